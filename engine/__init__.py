@@ -1,0 +1,1 @@
+"""Trade Engine: a price-time order-matching engine on Redis sorted sets and Lua."""
