@@ -1,0 +1,99 @@
+"""Decimal strings <-> integer ticks and lots: the only place that converts money.
+
+Everything here is integer arithmetic on exact scaled values (never float, never a Decimal
+context that could round), so it stays exact far beyond 10^12 steps.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, DecimalTuple
+from functools import lru_cache
+
+from engine.errors import ValidationFailed
+
+AMOUNT_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,20})?$"
+MAX_UNITS = 10**12  # most ticks in a price, most lots in a quantity
+
+# fullmatch, so "$" cannot accept a trailing newline; [0-9] is ASCII only ("١" is not a digit).
+_AMOUNT = re.compile(r"([0-9]{1,20})(?:\.([0-9]{1,20}))?")
+
+
+def _step(step: Decimal) -> tuple[int, int]:
+    """(decimals, step × 10^decimals): the step as a whole number of its smallest digit."""
+    # Keyed by the digits, not the value: Decimal("0.01") == Decimal("0.010") but they differ
+    # in decimals.
+    return _step_parts(step.as_tuple())
+
+
+@lru_cache(maxsize=256)
+def _step_parts(parts: DecimalTuple) -> tuple[int, int]:
+    sign, digits, exponent = parts
+    if sign or not isinstance(exponent, int) or not any(digits):
+        raise ValueError(f"a step must be a positive decimal, got {parts!r}")
+    coefficient = int("".join(map(str, digits)))
+    if exponent >= 0:
+        return 0, coefficient * 10**exponent
+    return -exponent, coefficient
+
+
+def _step_text(step: Decimal) -> str:
+    return format(step, "f")
+
+
+def parse_amount(text: object, step: Decimal, field: str) -> int:
+    """Whole steps (ticks or lots) in a decimal string; ValidationFailed on `field` otherwise."""
+    match = _AMOUNT.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValidationFailed(
+            f'{field} must be a decimal string such as "1.25" (digits with at most one point; '
+            "no sign, exponent, spaces or separators)",
+            field,
+        )
+    whole, frac = match.group(1), match.group(2) or ""
+    value = int(whole + frac)  # the amount × 10^len(frac)
+    if value == 0:
+        raise ValidationFailed(f"{field} must be positive", field)
+    decimals, scaled = _step(step)
+    # amount / step = (value / 10^len(frac)) / (scaled / 10^decimals)
+    numerator = value * 10**decimals
+    denominator = scaled * 10 ** len(frac)
+    units, rest = divmod(numerator, denominator)
+    if rest:
+        raise ValidationFailed(f"{field} must be a multiple of {_step_text(step)}", field)
+    if units > MAX_UNITS:
+        raise ValidationFailed(
+            f"{field} must be at most {format_amount(MAX_UNITS, step)} "
+            f"(10^12 × {_step_text(step)})",
+            field,
+        )
+    return units
+
+
+def _fixed(scaled: int, decimals: int) -> str:
+    """An integer that counts 10^-decimals, as fixed-point text with exactly `decimals` digits."""
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled))
+    if not decimals:
+        return sign + digits
+    digits = digits.rjust(decimals + 1, "0")
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def format_amount(units: int, step: Decimal) -> str:
+    """Ticks or lots as fixed-point text with exactly the step's decimals ("100.10", "2.0000")."""
+    decimals, scaled = _step(step)
+    return _fixed(units * scaled, decimals)
+
+
+def average_price(notional: int, quantity: int, tick: Decimal) -> str:
+    """Σ(ticks × lots) / Σ lots as a price, rounded half-even to the tick's decimals."""
+    if quantity <= 0:
+        raise ValueError("average_price needs a positive quantity")
+    decimals, scaled = _step(tick)
+    # price × 10^decimals = notional × scaled / quantity, rounded half-even to an integer
+    rounded, rest = divmod(notional * scaled, quantity)
+    twice = 2 * rest
+    if twice > quantity or (twice == quantity and rounded % 2):
+        rounded += 1
+    return _fixed(rounded, decimals)
