@@ -143,16 +143,15 @@ if not killReason then
           0, table.concat({acct, tnow, tpad, member, side, 't', price, sq}, '|'))
         queue_write('ZADD', ofillsKey, 0, table.concat({m, tpad, 'm', price, sq, F(now)}, '|'),
           0, table.concat({member, tpad, 't', price, sq, F(now)}, '|'))
+        level_change(r.side, price, -q, 0)
         if r.filled >= r.qty then
           r.status = 'f'
           unrest(r, m)
-          redis.call('HSET', ordersKey, m, enc(r))
           finalize(r, m, true)
         else
           r.status = 'p'
-          level_change(r.side, price, -q, 0)
-          redis.call('HSET', ordersKey, m, enc(r))
         end
+        redis.call('HSET', ordersKey, m, enc(r))
         out[#out + 1] = F(tseq)
         out[#out + 1] = price
         out[#out + 1] = sq

@@ -112,7 +112,7 @@ local function level_change(side, price, dlots, dorders)
   local n = (side == 'b') and ('bn' .. price) or ('an' .. price)
   local pxKey = (side == 'b') and bidPxKey or askPxKey
   if dorders == 0 then
-    redis.call('HINCRBY', levelsKey, q, dlots)
+    if dlots ~= 0 then redis.call('HINCRBY', levelsKey, q, F(dlots)) end
     return
   end
   local count = redis.call('HINCRBY', levelsKey, n, dorders)
@@ -120,7 +120,7 @@ local function level_change(side, price, dlots, dorders)
     redis.call('HDEL', levelsKey, q, n)
     redis.call('ZREM', pxKey, price)
   else
-    redis.call('HINCRBY', levelsKey, q, dlots)
+    if dlots ~= 0 then redis.call('HINCRBY', levelsKey, q, F(dlots)) end
     if count == 1 and dorders > 0 then
       local score = (side == 'b') and -tonumber(price) or tonumber(price)
       redis.call('ZADD', pxKey, score, price)
