@@ -61,7 +61,7 @@ local o = {
   status = 'e', reason = '', created = now, updated = now, expires = expiresArg,
   post = postOnly, stp = stp, coid = coid,
 }
-local mySeq = emit({'t', 'order', 'r', enc(o)})
+local mySeq, acceptEntry = emit({'t', 'order', 'r', enc(o)})
 local member = pad(mySeq)
 if coidField then redis.call('HSET', coidKey, coidField, member) end
 
@@ -191,6 +191,9 @@ else
   redis.call('HSET', ordersKey, member, enc(o))
 end
 
+-- The accepted entry also says how the placement ended (e/p/f/k), for the status fan-out.
+acceptEntry[#acceptEntry + 1] = 'st'
+acceptEntry[#acceptEntry + 1] = o.status
 flush_writes()
 save_meta()
 out[3] = enc(o)

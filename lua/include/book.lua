@@ -18,7 +18,8 @@
     KEYS[14] trades     zset score=trade seq, member=trade record
     KEYS[15] fills      zset lex  account|time %016d|trade seq %016d|order seq|side|liq|price|qty
     KEYS[16] ofills     zset lex  order seq %016d|trade seq %016d|liq|price|qty|time
-    KEYS[17] events     stream, entry id "<sequence>-0"
+    KEYS[17] events     stream, entry id "<sequence>-0": t=order (r record as accepted,
+                        st status after its placement), t=trade, t=kill; all with ts
 
   Order record, '|' separated (engine/records.py reads the same layout):
     account|side b/s|type l/m|tif|price ticks|quantity lots|filled lots|status e/p/f/k|
@@ -93,18 +94,24 @@ local function queue_write(cmd, key, ...)
     p.args = {}
   end
 end
-local function flush_writes()
-  for _, p in ipairs(pending) do
-    if #p.args > 0 then redis.call(p.cmd, p.key, unpack(p.args)) end
-  end
-end
-
+-- Stream entries are buffered and appended in sequence order at the end of the script, so
+-- an entry can still be completed (the accepted order's outcome) before it is written.
+local entries = {}
 local function emit(fields)
   seq = seq + 1
   fields[#fields + 1] = 'ts'
   fields[#fields + 1] = F(now)
-  redis.call('XADD', eventsKey, F(seq) .. '-0', unpack(fields))
-  return seq
+  entries[#entries + 1] = {F(seq) .. '-0', fields}
+  return seq, fields
+end
+
+local function flush_writes()
+  for _, p in ipairs(pending) do
+    if #p.args > 0 then redis.call(p.cmd, p.key, unpack(p.args)) end
+  end
+  for _, e in ipairs(entries) do
+    redis.call('XADD', eventsKey, e[1], unpack(e[2]))
+  end
 end
 
 local function level_change(side, price, dlots, dorders)
