@@ -1,0 +1,109 @@
+# Trade Engine: `make run` starts everything on http://localhost:8000/api/v1, `make test` tests it.
+#
+#   make setup   .venv from requirements.txt (only when missing or outdated) and Debian's
+#                redis-server when none is on the PATH (apt-get, as root or through sudo)
+#   make run     setup, the project's own Redis (redis.conf: 127.0.0.1:6390, data in var/),
+#                demo symbols and the demo account (key in var/demo.key), then the Procfile
+#   make stop    stops that Redis
+#   make test    setup, then the whole test suite (it starts its own redis-server)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstalled whenever requirements.txt changes; removing .venv starts over.
+STAMP := $(VENV)/.requirements.stamp
+
+RUN_PORT := 8000
+REDIS_PORT := 6390
+RUN_REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
+FLASK := $(BIN)/flask --app app
+
+# Root installs directly; anyone else goes through sudo (the contract: as root, or with the
+# packages already there).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help setup redis-server run stop test lint format
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+setup: $(STAMP) redis-server
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed ($(PYTHON) is $$($(PYTHON) -V 2>&1))" >&2; exit 1; }
+	@if ! $(BIN)/python -c '' 2>/dev/null; then \
+		echo "Creating $(VENV)"; rm -rf $(VENV); \
+		if ! $(PYTHON) -m venv $(VENV); then \
+			echo "python3 -m venv failed: installing Debian's python3-venv" >&2; \
+			rm -rf $(VENV); \
+			$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y python3-venv; \
+			$(PYTHON) -m venv $(VENV); \
+		fi; \
+	fi
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+# Debian's package, only when there is no redis-server on the PATH at all.
+redis-server:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		echo "No redis-server on the PATH: installing Debian's redis-server"; \
+		$(SUDO) apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+		command -v redis-server >/dev/null \
+			|| { echo "redis-server is still not on the PATH" >&2; exit 1; }; \
+	fi
+
+run: setup
+	@mkdir -p var/redis
+	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
+		echo "Redis already runs on 127.0.0.1:$(REDIS_PORT)"; \
+	else \
+		echo "Starting Redis on 127.0.0.1:$(REDIS_PORT) (data in var/redis)"; \
+		redis-server redis.conf; \
+		for i in $$(seq 100); do \
+			redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; \
+		done; \
+		redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
+			echo "Redis did not start; var/redis/redis.log says:" >&2; \
+			tail -n 20 var/redis/redis.log >&2 || true; exit 1; }; \
+	fi
+	@export REDIS_URL=$(RUN_REDIS_URL); \
+	$(FLASK) symbols add BTC-USD --tick-size 0.01 --lot-size 0.0001 >/dev/null; \
+	$(FLASK) symbols add ETH-USD --tick-size 0.01 --lot-size 0.001 >/dev/null; \
+	if $(FLASK) accounts rotate-key demo >var/demo.json 2>/dev/null; then \
+		echo "Demo account: new key in var/demo.key"; \
+	else \
+		$(FLASK) accounts create demo >var/demo.json; \
+		echo "Demo account created: key in var/demo.key"; \
+	fi; \
+	umask 077; \
+	$(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' \
+		<var/demo.json >var/demo.key; \
+	rm -f var/demo.json
+	@echo "API on http://localhost:$(RUN_PORT)/api/v1 (Ctrl-C stops it; 'make stop' stops Redis)"
+	@export REDIS_URL=$(RUN_REDIS_URL); exec $(BIN)/honcho start -p $(RUN_PORT)
+
+stop:
+	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
+		redis-cli -p $(REDIS_PORT) shutdown >/dev/null 2>&1 || true; \
+		echo "Redis on port $(REDIS_PORT) stopped"; \
+	else \
+		echo "No Redis runs on port $(REDIS_PORT)"; \
+	fi
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
