@@ -1,0 +1,172 @@
+"""Shared fixtures: a real redis-server for the session, and the Flask app around it.
+
+The server is started once per test session on a free port (no persistence) and stopped at
+the end; every test that uses it starts from an empty database (FLUSHALL).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from engine.config import Settings
+from engine.connection import make_redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server process on 127.0.0.1 for tests (also used to test restarts)."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.exit("redis-server is not on the PATH: run `make setup`", returncode=1)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                exe,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+                "--logfile", str(self.directory / "redis.log"),
+                "--daemonize", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis_lib.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                try:
+                    if client.ping():
+                        return self
+                except redis_lib.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("redis-server did not answer PING") from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> RedisServer:
+    """One redis-server for the whole session (a port race is retried on another port)."""
+    last_error: Exception | None = None
+    for _ in range(3):
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        try:
+            server.start()
+        except RuntimeError as exc:
+            server.stop()
+            last_error = exc
+            continue
+        yield server
+        server.stop()
+        return
+    raise RuntimeError(f"could not start redis-server: {last_error}")
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the test Redis, emptied before the test."""
+    client = redis_lib.Redis(port=redis_server.port)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings(redis_url=redis_url, order_rate_limit=0)
+
+
+@pytest.fixture
+def r(settings: Settings):
+    """A decoding client (the engine's kind) on the emptied test Redis."""
+    client = make_redis(settings)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def rq_r(settings: Settings):
+    """A non-decoding client on the same Redis, as RQ needs."""
+    client = make_redis(settings, url=settings.rq_url, decode_responses=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def app(redis_url: str):
+    from app import create_app
+
+    return create_app({"REDIS_URL": redis_url, "ORDER_RATE_LIMIT": 0, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_symbol(r):
+    """make_symbol(symbol="BTC-USD", tick="0.01", lot="0.0001") -> SymbolSpec."""
+    from engine.symbols import SymbolRegistry
+
+    registry = SymbolRegistry(r)
+
+    def make(symbol: str = "BTC-USD", tick: str = "0.01", lot: str = "0.0001"):
+        return registry.add(symbol, tick, lot)
+
+    return make
+
+
+@pytest.fixture
+def make_account(r):
+    """make_account(name="alice") -> a working API key for a new account."""
+    from engine import accounts
+
+    def make(name: str = "alice") -> str:
+        return accounts.create(r, name)["api_key"]
+
+    return make
