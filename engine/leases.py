@@ -1,0 +1,26 @@
+"""Leases: a periodic job runs only if it can take its lease (``SET key token NX PX period``).
+
+``rq cron`` holds no leader lock, so two schedulers started by mistake both enqueue every job;
+the lease makes the second copy of a run within the same period a no-op. A lease is not
+released after the run: it lasts the whole period, which is what spaces the runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from engine import keys
+
+
+def take(redis, name: str, period_ms: int) -> str | None:
+    """A token if this caller now holds the lease ``name`` for ``period_ms``, else None."""
+    token = secrets.token_hex(8)
+    if redis.set(keys.lease(name), token, nx=True, px=max(1, int(period_ms))):
+        return token
+    return None
+
+
+def holder(redis, name: str) -> str | None:
+    """The token holding the lease, if any (for tests and operators)."""
+    value = redis.get(keys.lease(name))
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,59 @@
+"""RQ's side of the processes: queue names, worker liveness, and the Redis client RQ uses.
+
+RQ keeps its own keys (``rq:*``) on ``RQ_REDIS_URL`` (default: ``REDIS_URL``), a standalone
+Redis: RQ does not run on Redis Cluster. Its client must not decode responses (RQ stores
+pickled and compressed bytes).
+"""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from engine.config import Settings
+
+# Jobs go to ENGINE; DEFAULT is also listened to so `rq enqueue`-style ad hoc jobs run too.
+ENGINE_QUEUE = "engine"
+DEFAULT_QUEUE = "default"
+QUEUES = (ENGINE_QUEUE, DEFAULT_QUEUE)
+
+# A worker heartbeats every WORKER_TTL - 15 s while idle (RQ's dequeue timeout): one silent
+# for longer than WORKER_TTL is dead, whatever its registration says (RQ's default is 420 s).
+WORKER_TTL = 30
+
+# How long an RQ process rides out a Redis that is down or restarting before it gives up:
+# each command is retried with backoff (0.1 s doubling, capped at 1 s) this many times.
+RQ_COMMAND_RETRIES = 30
+
+
+class RQRedis(redis.Redis):
+    """A Redis client for RQ processes that waits out a Redis restart instead of crashing.
+
+    ``rq cron --connection-class engine.queues.RQRedis`` uses it, so the scheduler survives
+    a restart of Redis (honcho stops every process when one exits).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get("connection_pool") is None:
+            _patient(kwargs)
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> RQRedis:  # type: ignore[override]
+        return super().from_url(url, **_patient(kwargs))
+
+
+def _patient(kwargs: dict) -> dict:
+    kwargs.setdefault("retry", Retry(ExponentialBackoff(cap=1.0, base=0.1), RQ_COMMAND_RETRIES))
+    kwargs.setdefault(
+        "retry_on_error", [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    )
+    kwargs.setdefault("socket_connect_timeout", 2.0)
+    kwargs.setdefault("health_check_interval", 30)
+    return kwargs
+
+
+def rq_connection(settings: Settings, **overrides) -> RQRedis:
+    """The client RQ processes (worker, scheduler) use for RQ_REDIS_URL."""
+    return RQRedis.from_url(settings.rq_url, **overrides)

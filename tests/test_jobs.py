@@ -1,0 +1,76 @@
+"""Periodic jobs: leases make a second run within the period a no-op; the cron config."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
+
+from engine import jobs, keys, leases
+from engine.context import EngineContext
+from engine.queues import ENGINE_QUEUE
+from engine.symbols import SymbolRegistry
+
+
+@pytest.fixture
+def job_context(settings):
+    context = EngineContext(settings)
+    jobs.use_context(context)
+    yield context
+    jobs.use_context(None)
+
+
+def test_a_lease_is_taken_once_per_period(r):
+    token = leases.take(r, "sweep", 200)
+    assert token is not None and leases.holder(r, "sweep") == token
+    assert leases.take(r, "sweep", 200) is None
+    assert 0 < r.pttl(keys.lease("sweep")) <= 200
+    time.sleep(0.25)
+    assert leases.take(r, "sweep", 200) not in (None, token)
+
+
+def test_leases_of_different_jobs_are_independent(r):
+    assert leases.take(r, "a", 1000)
+    assert leases.take(r, "b", 1000)
+
+
+def test_housekeeping_runs_once_per_period(r, job_context):
+    registry = SymbolRegistry(r)
+    registry.add("BTC-USD", "0.01", "0.0001")
+    registry.add("ETH-USD", "0.01", "0.001")
+    registry.set_status("ETH-USD", "halted")
+    assert jobs.housekeeping() == {"symbols": 2, "halted": 1}
+    assert jobs.housekeeping() is None  # a second scheduler's copy: does nothing
+    time.sleep(jobs.HOUSEKEEPING_PERIOD_MS / 1000 + 0.05)
+    assert jobs.housekeeping() == {"symbols": 2, "halted": 1}
+
+
+def test_scheduler_heartbeat_records_redis_time_and_expires(r, job_context):
+    sec, usec = r.time()
+    stamp = jobs.scheduler_heartbeat()
+    assert stamp is not None and stamp >= sec * 1_000_000 + usec
+    assert int(r.get(keys.SCHEDULER_HEARTBEAT)) == stamp
+    assert 9_000 < r.pttl(keys.SCHEDULER_HEARTBEAT) <= jobs.SCHEDULER_HEARTBEAT_TTL_MS
+    assert jobs.scheduler_heartbeat() is None
+    assert int(r.get(keys.SCHEDULER_HEARTBEAT)) == stamp
+
+
+def test_jobs_run_in_an_rq_worker_and_twice_enqueued_work_happens_once(r, rq_r, job_context):
+    queue = Queue(ENGINE_QUEUE, connection=rq_r)
+    first = queue.enqueue(jobs.scheduler_heartbeat)
+    second = queue.enqueue(jobs.scheduler_heartbeat)  # as a second scheduler would
+    SimpleWorker([queue], connection=rq_r).work(burst=True)
+    assert first.latest_result().return_value is not None
+    assert second.latest_result().return_value is None
+    assert r.exists(keys.SCHEDULER_HEARTBEAT)
+
+
+def test_cron_config_registers_every_periodic_job_each_second(rq_r):
+    scheduler = CronScheduler(connection=rq_r)
+    scheduler.load_config_from_file("engine.cron")
+    registered = {job.func_name: job for job in scheduler.get_jobs()}
+    assert set(registered) == {"engine.jobs.scheduler_heartbeat", "engine.jobs.housekeeping"}
+    for job in registered.values():
+        assert job.interval == 1 and job.queue_name == ENGINE_QUEUE

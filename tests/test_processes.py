@@ -1,0 +1,147 @@
+"""The Procfile's worker and scheduler as real processes against a real Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import keys
+from engine.config import Settings
+from engine.connection import make_redis
+from engine.errors import Unavailable
+from engine.health import health
+from tests.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    entries = [line.split(":", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {name.strip(): command.strip() for name, command in entries}
+
+
+def start(kind: str, redis_url: str) -> subprocess.Popen:
+    """One Procfile process, run the way honcho runs it (a shell, the venv on the PATH)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["REDIS_URL"] = redis_url
+    env.pop("RQ_REDIS_URL", None)
+    return subprocess.Popen(
+        ["/bin/sh", "-c", "exec " + procfile()[kind]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except Unavailable:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_procfile_lists_web_first_then_worker_and_scheduler():
+    entries = procfile()
+    assert list(entries) == ["web", "worker", "scheduler"]
+    assert "app:create_app()" in entries["web"] and "$PORT" in entries["web"].replace("{", "")
+    assert entries["worker"] == "python worker.py"
+    assert entries["scheduler"].startswith("rq cron engine.cron")
+
+
+def test_worker_and_scheduler_make_health_ok_and_stop_cleanly(redis_url):
+    settings = Settings(redis_url=redis_url)
+    r = make_redis(settings)
+    rq_r = make_redis(settings, decode_responses=False)
+    worker = start("worker", redis_url)
+    scheduler = start("scheduler", redis_url)
+    try:
+        body = wait_for(
+            lambda: (h := health(r, rq_r))["status"] == "ok" and h, 20, "health to be ok"
+        )
+        assert body == {"status": "ok", "redis": "ok", "workers": 1, "scheduler": "ok"}
+        # The heartbeat job went scheduler -> queue -> worker -> Redis.
+        wait_for(lambda: r.exists(keys.SCHEDULER_HEARTBEAT), 10, "the heartbeat job")
+        wait_for(lambda: r.exists(keys.lease("housekeeping")), 10, "the housekeeping job")
+    finally:
+        worker_rc = stop(worker)
+        scheduler_rc = stop(scheduler)
+    assert worker_rc == 0, worker.stderr.read().decode()[-2000:]
+    assert scheduler_rc == 0, scheduler.stderr.read().decode()[-2000:]
+    assert health(r, rq_r)["workers"] == 0  # a clean stop unregisters at once
+
+
+def test_two_schedulers_double_no_run(redis_url):
+    settings = Settings(redis_url=redis_url)
+    r = make_redis(settings)
+    worker = start("worker", redis_url)
+    schedulers = [start("scheduler", redis_url), start("scheduler", redis_url)]
+    seen: set[str] = set()
+    try:
+        wait_for(lambda: r.exists(keys.SCHEDULER_HEARTBEAT), 20, "the first heartbeat")
+        started = time.monotonic()
+        while time.monotonic() - started < 3:
+            stamp = r.get(keys.SCHEDULER_HEARTBEAT)
+            if stamp:
+                seen.add(stamp)
+            time.sleep(0.02)
+    finally:
+        for process in [worker, *schedulers]:
+            stop(process)
+    # Both schedulers enqueue a heartbeat every second; the lease lets one a second run.
+    assert 2 <= len(seen) <= 4
+
+
+@pytest.mark.timeout(90)
+def test_the_worker_rides_out_a_redis_restart(tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
+    settings = Settings(redis_url=server.url)
+    r = make_redis(settings)
+    rq_r = make_redis(settings, decode_responses=False)
+    worker = start("worker", server.url)
+    scheduler = start("scheduler", server.url)
+    try:
+        wait_for(lambda: health(r, rq_r)["status"] == "ok", 20, "health to be ok")
+        server.stop()
+        with pytest.raises(Unavailable):
+            health(r, rq_r)
+        time.sleep(2)
+        server.start()  # same port, no persistence: RQ's registrations are gone too
+        body = wait_for(
+            lambda: (h := health(r, rq_r))["status"] == "ok" and h, 40, "health to recover"
+        )
+        assert body["workers"] == 1
+        assert worker.poll() is None and scheduler.poll() is None
+    finally:
+        worker_rc = stop(worker, 40)
+        scheduler_rc = stop(scheduler, 40)
+        server.stop()
+    assert worker_rc == 0, worker.stderr.read().decode()[-2000:]
+    assert scheduler_rc == 0, scheduler.stderr.read().decode()[-2000:]
