@@ -1,0 +1,27 @@
+"""create_app(): the WSGI entry for gunicorn (`app:create_app()`) and `flask --app app`."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Optional
+
+from flask import Flask
+
+from engine import api
+from engine.config import Settings
+from engine.context import EngineContext
+
+
+def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
+    """The Flask app: settings from the environment, overridden by test_config."""
+    settings = Settings.from_env().with_overrides(test_config)
+    app = Flask(__name__)
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["trade_engine"] = EngineContext(settings)
+    api.init_app(app)
+    if importlib.util.find_spec("engine.cli") is not None:
+        from engine.cli import register_cli
+
+        register_cli(app)
+    return app

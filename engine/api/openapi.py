@@ -1,0 +1,204 @@
+"""The OpenAPI 3.1 document, generated from the models that validate requests (engine/models.py).
+
+OPERATIONS lists every endpoint once; a later feature adds its row here and its route in a
+blueprint (tests check that the two agree). Schemas are pydantic's JSON Schema (2020-12,
+which OpenAPI 3.1 uses as is), collected under components/schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Optional
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from engine import models as m
+
+API_PREFIX = "/api/v1"
+REF = "#/components/schemas/{model}"
+
+# What each error status means here (the contract's table).
+ERRORS = {
+    400: "The body is not valid JSON, or not an object (bad_request).",
+    401: "Missing, unknown or revoked API key (unauthorized).",
+    404: "Unknown order, or symbol in the path (not_found). An order of another account "
+    "is not found either.",
+    409: "order_not_open, client_order_id_conflict or symbol_halted.",
+    413: "The body is over 64 KiB (payload_too_large).",
+    415: "A body sent without a JSON content type (unsupported_media_type).",
+    422: "A field or query parameter is missing, unknown, of the wrong type, malformed, "
+    "off-tick, off-lot or out of range, or names an unknown symbol; or a bad cursor "
+    "(validation_error). `field` names it.",
+    429: "Over the account's order rate (rate_limited); see Retry-After.",
+    503: "Redis is unreachable (unavailable); see Retry-After.",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # below API_PREFIX, with {placeholders}
+    summary: str
+    response: Optional[type[BaseModel]]  # the body of the success status
+    status: int = 200
+    private: bool = False
+    query: type[BaseModel] = m.NoQuery
+    body: Optional[type[BaseModel]] = None
+    errors: tuple[int, ...] = ()  # beyond those implied by private/query/body/path
+    extra_responses: dict[int, str] = field(default_factory=dict)
+    description: str = ""
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "get", "/health", "Liveness of Redis, the workers and the scheduler", m.Health,
+        description="`degraded` when no live worker or scheduler. 503 (same keys, status "
+        "unavailable) only when Redis is unreachable.",
+    ),
+    Operation("get", "/symbols", "The markets and their steps", m.SymbolList),
+    Operation(
+        "post", "/orders", "Place an order (matched at once)", m.PlacedOrder, status=201,
+        private=True, body=m.OrderRequest, errors=(409, 429),
+        extra_responses={200: "An idempotent replay: the order as it is now."},
+        description="201 with the order and the trades it made on arrival; 200 when the "
+        "same order was placed before with this client_order_id.",
+    ),
+    # POST /orders/batch: its own issue adds its row here.
+    Operation(
+        "get", "/orders", "The account's orders, newest first", m.OrderList, private=True,
+        query=m.OrdersQuery,
+    ),
+    Operation(
+        "delete", "/orders", "Cancel every open order of the account", m.Killed,
+        private=True, query=m.CancelAllQuery,
+    ),
+    Operation("get", "/orders/{order_id}", "One order", m.Order, private=True, errors=(404,)),
+    Operation(
+        "delete", "/orders/{order_id}", "Cancel one open order", m.Order, private=True,
+        errors=(404, 409),
+    ),
+    Operation(
+        "get", "/fills", "The account's fills, newest first", m.FillList, private=True,
+        query=m.FillsQuery,
+    ),
+    # GET /events and PUT/DELETE /account/webhook: their own issue adds their rows here.
+    Operation(
+        "get", "/book/{symbol}", "The book by price level, best first", m.Book,
+        query=m.BookQuery, errors=(404,),
+    ),
+    Operation(
+        "get", "/trades/{symbol}", "Recent public trades, newest first", m.TradeList,
+        query=m.TradesQuery, errors=(404,),
+    ),
+    Operation("get", "/openapi.json", "This document", None),
+)  # fmt: skip
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERRORS[status],
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+    }
+    if status in (429, 503):
+        response["headers"] = RETRY_AFTER
+    return response
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _placeholders(op.path)
+    ]
+    schema = op.query.model_json_schema(ref_template=REF)
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        param = {"name": name, "in": "query", "required": name in schema.get("required", ()),
+                 "schema": prop}  # fmt: skip
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _operation_id(op: Operation) -> str:
+    """get_orders_order_id: unique per method and path."""
+    words = re.findall(r"[A-Za-z0-9]+", op.path)
+    return "_".join([op.method, *words])
+
+
+def _placeholders(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    def content(model: Optional[type[BaseModel]], mode: str) -> dict[str, Any]:
+        schema = refs[(model, mode)] if model is not None else {"type": "object"}
+        return {"application/json": {"schema": schema}}
+
+    out: dict[str, Any] = {
+        "operationId": _operation_id(op),
+        "summary": op.summary,
+        "parameters": _parameters(op),
+        "responses": {
+            str(op.status): {
+                "description": "Success.",
+                "content": content(op.response, "serialization"),
+            }
+        },
+    }
+    if op.description:
+        out["description"] = op.description
+    for status, description in op.extra_responses.items():
+        out["responses"][str(status)] = {
+            "description": description,
+            "content": content(op.response, "serialization"),
+        }
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": content(op.body, "validation")}
+    out["security"] = [{"ApiKey": []}] if op.private else []
+    # 422 everywhere: an unknown query parameter is one on every endpoint.
+    statuses = set(op.errors) | {422, 503}
+    if op.private:
+        statuses.add(401)
+    if op.body is not None:
+        statuses |= {400, 413, 415}
+    for status in sorted(statuses):
+        out["responses"].setdefault(str(status), _error_response(status))
+    return out
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The whole document (built once per process: it depends on code only)."""
+    models: list[tuple[type[BaseModel], str]] = [(m.Error, "serialization")]
+    for op in OPERATIONS:
+        if op.response is not None:
+            models.append((op.response, "serialization"))
+        if op.body is not None:
+            models.append((op.body, "validation"))
+    refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(API_PREFIX + op.path, {})[op.method] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Trade Engine",
+            "version": "1",
+            "description": "A price-time order-matching engine. Prices and quantities are "
+            "decimal strings; times are RFC 3339 UTC. Errors have one shape: "
+            '{"error": {"code", "message", "field"}}.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+        },
+    }
