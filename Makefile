@@ -87,7 +87,8 @@ run: setup
 		<var/demo.json >var/demo.key; \
 	rm -f var/demo.json
 	@echo "API on http://localhost:$(RUN_PORT)/api/v1 (Ctrl-C stops it; 'make stop' stops Redis)"
-	@export REDIS_URL=$(RUN_REDIS_URL); exec $(BIN)/honcho start -p $(RUN_PORT)
+	@export REDIS_URL=$(RUN_REDIS_URL) PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	exec $(BIN)/honcho start -p $(RUN_PORT)
 
 stop:
 	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \

@@ -62,10 +62,9 @@ def _stop_now(signum, frame) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # RQ logs two lines per job at INFO: with jobs every second that drowns everything else.
+    rq_level = os.environ.get("LOG_LEVEL", "WARNING").upper()
     settings = Settings.from_env()
     jobs.use_context(EngineContext(settings))
     connection = rq_connection(settings)
@@ -82,7 +81,8 @@ def main() -> int:
                 worker_ttl=WORKER_TTL,
                 name=f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}",
             )
-            worker.work(logging_level=logging.getLevelName(log.getEffectiveLevel()))
+            log.info("worker %s listening on %s", worker.name, ", ".join(QUEUES))
+            worker.work(logging_level=rq_level)
         except RedisError as exc:
             log.warning("Redis is unreachable: %s", exc)
         if EngineWorker.stop_requested:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from engine.config import Settings
 from engine.connection import make_redis
 from engine.errors import Unavailable
 from engine.health import health
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,3 +147,41 @@ def test_the_worker_rides_out_a_redis_restart(tmp_path):
         server.stop()
     assert worker_rc == 0, worker.stderr.read().decode()[-2000:]
     assert scheduler_rc == 0, scheduler.stderr.read().decode()[-2000:]
+
+
+def test_honcho_runs_the_whole_procfile_with_web_on_the_given_port(redis_url):
+    """What `make run` does after seeding: honcho start -p PORT, the API answers on PORT."""
+    port = free_port()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["REDIS_URL"] = redis_url
+    env.pop("RQ_REDIS_URL", None)
+    env.pop("PORT", None)
+    honcho = subprocess.Popen(
+        [str(Path(sys.executable).parent / "honcho"), "start", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/health"
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.load(response)["status"] == "ok"
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, 30, "GET /api/v1/health to say ok")
+    finally:
+        honcho.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            output = honcho.communicate(timeout=15)[0].decode()
+        except subprocess.TimeoutExpired:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            raise
+    for kind in ("web", "worker", "scheduler"):
+        assert f"{kind}.1 stopped" in output, output[-3000:]
