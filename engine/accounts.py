@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine import keys
@@ -33,6 +34,8 @@ class Account:
     id: str
     name: str
     symbols: list[str] = field(default_factory=list)  # symbols it has placed orders in
+    granted: int = 0  # rate-limit tokens this request took (a partial batch: maybe fewer)
+    retry_after: float = 0.0  # seconds until the next token, when fewer were granted
 
 
 def validate_name(name: object) -> str:
@@ -120,12 +123,17 @@ def authenticate(
     rate_limit: int = 0,
     symbol: str | None = None,
     cost: int | None = None,
+    partial: bool = False,
+    more_symbols: Sequence[str] = (),
 ) -> Account:
     """The account of an API key, in one round trip (lua/auth.lua).
 
     ``rate_limit`` is orders per second (0 = off; bursts up to twice that). ``symbol`` marks
     an order placement: it takes one token (unless ``cost`` says otherwise) and is added to
     the account's symbols, so pass it only once the symbol is known to exist.
+    ``partial`` (a batch of ``cost`` orders) takes as many tokens as there are, even none,
+    and says how many in ``Account.granted`` instead of raising; ``more_symbols`` are marked
+    too (only when a token was taken).
     Raises Unauthorized (malformed keys without touching Redis) or RateLimited.
     """
     if not api_key or not isinstance(api_key, str):
@@ -138,11 +146,24 @@ def authenticate(
         cost = 1 if symbol else 0
     reply = scripts.auth(
         keys=keys.AccountKeys(aid).auth_keys(),
-        args=[key_hash(api_key), int(rate_limit), int(cost), symbol or ""],
+        args=[
+            key_hash(api_key),
+            int(rate_limit),
+            int(cost),
+            symbol or "",
+            "1" if partial else "",
+            *more_symbols,
+        ],
     )
     code = int(reply[0])
     if code == Code.OK:
-        return Account(aid, _text(reply[1]), sorted(_text(s) for s in reply[2:]))
+        return Account(
+            aid,
+            _text(reply[1]),
+            sorted(_text(s) for s in reply[4:]),
+            granted=int(reply[2]),
+            retry_after=int(reply[3]) / 1_000_000,
+        )
     if code == Code.AUTH_RATE_LIMITED:
         wait = int(reply[1]) / 1_000_000
         raise RateLimited(
