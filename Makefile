@@ -3,7 +3,8 @@
 #   make setup   .venv from requirements.txt (only when missing or outdated) and Debian's
 #                redis-server when none is on the PATH (apt-get, as root or through sudo)
 #   make run     setup, the project's own Redis (redis.conf: 127.0.0.1:6390, data in var/),
-#                demo symbols and the demo account (key in var/demo.key), then the Procfile
+#                demo symbols and accounts (keys in var/demo.key, var/demo2.key), then the
+#                Procfile with honcho (web on port 8000)
 #   make stop    stops that Redis
 #   make test    setup, then the whole test suite (it starts its own redis-server)
 
@@ -21,6 +22,8 @@ RUN_PORT := 8000
 REDIS_PORT := 6390
 RUN_REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
 FLASK := $(BIN)/flask --app app
+# `demo` (var/demo.key) and a second account to trade with in the README's walkthrough.
+DEMO_ACCOUNTS := demo demo2
 
 # Root installs directly; anyone else goes through sudo (the contract: as root, or with the
 # packages already there).
@@ -29,7 +32,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help setup redis-server run stop test lint format
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP) redis-server
 
@@ -73,19 +76,20 @@ run: setup
 			echo "Redis did not start; var/redis/redis.log says:" >&2; \
 			tail -n 20 var/redis/redis.log >&2 || true; exit 1; }; \
 	fi
-	@export REDIS_URL=$(RUN_REDIS_URL); \
+	@export REDIS_URL=$(RUN_REDIS_URL); umask 077; \
 	$(FLASK) symbols add BTC-USD --tick-size 0.01 --lot-size 0.0001 >/dev/null; \
 	$(FLASK) symbols add ETH-USD --tick-size 0.01 --lot-size 0.001 >/dev/null; \
-	if $(FLASK) accounts rotate-key demo >var/demo.json 2>/dev/null; then \
-		echo "Demo account: new key in var/demo.key"; \
-	else \
-		$(FLASK) accounts create demo >var/demo.json; \
-		echo "Demo account created: key in var/demo.key"; \
-	fi; \
-	umask 077; \
-	$(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' \
-		<var/demo.json >var/demo.key; \
-	rm -f var/demo.json
+	for name in $(DEMO_ACCOUNTS); do \
+		if $(FLASK) accounts rotate-key $$name >var/$$name.json 2>/dev/null; then \
+			echo "Demo account $$name: new key in var/$$name.key"; \
+		else \
+			$(FLASK) accounts create $$name >var/$$name.json; \
+			echo "Demo account $$name created: key in var/$$name.key"; \
+		fi; \
+		$(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' \
+			<var/$$name.json >var/$$name.key; \
+		rm -f var/$$name.json; \
+	done
 	@echo "API on http://localhost:$(RUN_PORT)/api/v1 (Ctrl-C stops it; 'make stop' stops Redis)"
 	@export REDIS_URL=$(RUN_REDIS_URL) PATH="$(CURDIR)/$(BIN):$$PATH"; \
 	exec $(BIN)/honcho start -p $(RUN_PORT)

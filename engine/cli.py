@@ -151,7 +151,7 @@ def book_check(symbol: str) -> None:
     ctx = current_context()
     try:
         _spec(ctx, symbol)
-        faults = list(check_symbol(ctx.redis, symbol))
+        faults = list(check_symbol(ctx.redis, symbol, max_age=ctx.settings.order_max_age))
     except RedisError as exc:
         _fail(f"Redis is unreachable or failed: {exc}")
     _emit({"symbol": symbol, "ok": not faults, "faults": faults})
@@ -171,7 +171,7 @@ def book_replay(symbol: str) -> None:
         _fail("book replay is not implemented yet (engine/replay.py is missing)")
     try:
         _spec(ctx, symbol)
-        result = replay_symbol(ctx.redis, symbol)
+        result = replay_symbol(ctx.redis, symbol, settings=ctx.settings)
     except (EngineError, InconsistentState) as exc:
         _fail(str(exc))
     except RedisError as exc:

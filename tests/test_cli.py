@@ -151,3 +151,30 @@ def test_redis_unreachable_exits_1(redis_url):
     runner = create_app({"REDIS_URL": "redis://127.0.0.1:1/0"}).test_cli_runner()
     code, out, err = run(runner, "symbols", "list")
     assert code == 1 and out == "" and "Redis" in err
+
+
+def test_book_show_check_and_replay_after_trading(runner, client, make_symbol, make_account):
+    make_symbol("BTC-USD")
+    alice, bob = make_account("alice"), make_account("bob")
+
+    def post(key, side, price, quantity):
+        body = {"symbol": "BTC-USD", "side": side, "price": price, "quantity": quantity}
+        response = client.post("/api/v1/orders", json=body, headers={"X-API-Key": key})
+        assert response.status_code == 201, response.get_json()
+
+    post(alice, "buy", "100.00", "0.5")
+    post(alice, "buy", "99.50", "1")
+    post(bob, "sell", "99.00", "0.2")  # trades 0.2 at 100.00
+    post(bob, "sell", "101.00", "0.25")
+    assert ok(runner, "book", "show", "BTC-USD") == {
+        "symbol": "BTC-USD",
+        "sequence": 5,  # four accepted orders and one trade
+        "bids": [["100.00", "0.3000", 1], ["99.50", "1.0000", 1]],
+        "asks": [["101.00", "0.2500", 1]],
+    }
+    assert ok(runner, "book", "check", "BTC-USD")["ok"] is True
+    assert ok(runner, "book", "replay", "BTC-USD") == {
+        "symbol": "BTC-USD",
+        "ok": True,
+        "differences": [],
+    }
