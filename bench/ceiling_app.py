@@ -16,7 +16,10 @@ import redis
 from flask import Flask, request
 
 BASELINE_LUA = Path(__file__).with_name("baseline.lua")
-STEPS = {"BTC-USD": (Decimal("0.01"), Decimal("0.0001")), "ETH-USD": (Decimal("0.01"), Decimal("0.001"))}  # fmt: skip
+STEPS = {
+    "BTC-USD": (Decimal("0.01"), Decimal("0.0001")),
+    "ETH-USD": (Decimal("0.01"), Decimal("0.001")),
+}
 
 
 def create_app() -> Flask:

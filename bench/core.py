@@ -77,7 +77,8 @@ class EngineSide:
         return PlaceRequest(op.symbol, op.side, "limit", op.quantity, price=op.price, **extra)
 
     def place_call(self, op: Op, **extra: Any) -> tuple:
-        keys, args = self.engine.placement_args(self.account_ids[op.account], self.request(op, **extra))
+        req = self.request(op, **extra)
+        keys, args = self.engine.placement_args(self.account_ids[op.account], req)
         return ("EVALSHA", self.scripts.place.sha, len(keys), *keys, *args)
 
     def cancel_call(self, symbol: str, target: tuple) -> tuple:
@@ -115,13 +116,33 @@ class BaselineSide:
         self.sha = self.redis.script_load(BASELINE_LUA.read_text())
 
     def place_call(self, op: Op) -> tuple:
-        return ("EVALSHA", self.sha, 4, *self.keys[op.symbol], "p", op.side[0], op.price,
-                op.quantity, f"bl:{{{op.symbol}}}:o:", self.TRADE_CAP)
+        return (
+            "EVALSHA",
+            self.sha,
+            4,
+            *self.keys[op.symbol],
+            "p",
+            op.side[0],
+            op.price,
+            op.quantity,
+            f"bl:{{{op.symbol}}}:o:",
+            self.TRADE_CAP,
+        )
 
     def cancel_call(self, symbol: str, target: tuple) -> tuple:
         member, side, _account = target
-        return ("EVALSHA", self.sha, 4, *self.keys[symbol], "c", side[0], member, "",
-                f"bl:{{{symbol}}}:o:", "")
+        return (
+            "EVALSHA",
+            self.sha,
+            4,
+            *self.keys[symbol],
+            "c",
+            side[0],
+            member,
+            "",
+            f"bl:{{{symbol}}}:o:",
+            "",
+        )
 
     def placed(self, op: Op, reply: list) -> tuple[Optional[tuple], bool]:
         member, filled, status = reply
@@ -141,8 +162,9 @@ def fresh(side: Side) -> None:
     side.setup()
 
 
-def run_ops(side: Side, ops: Sequence[Op], depth: int, seed: int,
-            progress: Optional[Progress] = None) -> RunStats:
+def run_ops(
+    side: Side, ops: Sequence[Op], depth: int, seed: int, progress: Optional[Progress] = None
+) -> RunStats:
     """Run the operations `depth` at a time (1 = one call per round trip), timed.
 
     A cancel takes a random order of its symbol known to rest (from earlier answers); when
@@ -193,8 +215,14 @@ def run_ops(side: Side, ops: Sequence[Op], depth: int, seed: int,
     return stats
 
 
-def fill(side: Side, n: int, seed: int, depth: int = 256,
-         progress: Optional[Progress] = None, **extra: Any) -> float:
+def fill(
+    side: Side,
+    n: int,
+    seed: int,
+    depth: int = 256,
+    progress: Optional[Progress] = None,
+    **extra: Any,
+) -> float:
     """Rest n orders far from the mid (none crosses), pipelined; returns seconds taken."""
     started = time.perf_counter()
     symbols = tuple(s for s, _t, _l in SYMBOLS)
@@ -243,8 +271,9 @@ class MemoryFigures:
     fill_per_second: float
 
 
-def memory_per_order(side: Side, n: int, seed: int,
-                     progress: Optional[Progress] = None) -> MemoryFigures:
+def memory_per_order(
+    side: Side, n: int, seed: int, progress: Optional[Progress] = None
+) -> MemoryFigures:
     """Δused_memory / n for n resting GTC orders; the streams are measured on their own.
 
     The database is left holding the n resting orders (the deep-book run goes on from it).
@@ -267,8 +296,9 @@ class ExpiryFigures:
     lateness_ms: dict[str, float]
 
 
-def expiry(side: EngineSide, n: int, seed: int, budget: int,
-           progress: Optional[Progress] = None) -> ExpiryFigures:
+def expiry(
+    side: EngineSide, n: int, seed: int, budget: int, progress: Optional[Progress] = None
+) -> ExpiryFigures:
     """n resting GTD orders all due at one instant, killed by Engine.expire in batches."""
     fresh(side)
     redis = side.redis

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -138,8 +137,14 @@ class WrkFigures:
     requests: int
 
 
-def wrk(url: str, bodies: Path, seconds: int, threads: int = 2, connections: int = 16,
-        tick: Optional[Callable[[float], None]] = None) -> WrkFigures:
+def wrk(
+    url: str,
+    bodies: Path,
+    seconds: int,
+    threads: int = 2,
+    connections: int = 16,
+    tick: Optional[Callable[[float], None]] = None,
+) -> WrkFigures:
     """Run wrk against url with the bodies file; tick(seconds) advances a progress bar."""
     exe = shutil.which("wrk")
     if exe is None:

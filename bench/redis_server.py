@@ -34,10 +34,25 @@ class RedisServer:
         if exe is None:
             raise SystemExit("redis-server is not on the PATH (make setup installs it)")
         args = [
-            exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir),
-            "--save", "", "--appendonly", "yes" if self.aof else "no",
-            "--appendfsync", "everysec", "--maxmemory", "0", "--protected-mode", "yes",
-            "--logfile", str(self._dir / "redis.log"),
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self._dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "everysec",
+            "--maxmemory",
+            "0",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self._dir / "redis.log"),
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

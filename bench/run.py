@@ -70,8 +70,9 @@ class Bench:
         self.rows: list[Row] = []
         self.figures: dict[str, Any] = {}
         self.progress = Progress(
-            TextColumn("{task.description:<44}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.description:<44}"), BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, transient=False,
         )  # fmt: skip
 
     def task(self, description: str, total: float):
@@ -290,16 +291,21 @@ def update_docs(result: dict[str, Any], path: Path = DOCS) -> bool:
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("--orders", type=int, default=200_000,
-                   help="operations per pipelined core run (one at a time: a tenth)")
+    p.add_argument(
+        "--orders",
+        type=int,
+        default=200_000,
+        help="operations per pipelined core run (one at a time: a tenth)",
+    )
     p.add_argument("--resting", type=int, default=1_000_000, help="orders in the deep book")
     p.add_argument("--small-book", type=int, default=1_000, help="orders in the shallow book")
     p.add_argument("--expire", type=int, default=100_000, help="due orders in the expiry run")
     p.add_argument("--expire-budget", type=int, default=1_000, help="kills per Engine.expire")
     p.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--phases", default=",".join(PHASES),
-                   help=f"comma-separated subset of {','.join(PHASES)}")
+    p.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}"
+    )
     p.add_argument("--aof", action="store_true", help="Redis with appendonly everysec")
     p.add_argument("--json", type=Path, default=LATEST, help="where to write the results")
     p.add_argument("--no-docs", action="store_true", help="leave docs/performance.md alone")

@@ -34,8 +34,13 @@ class Op:
 class Workload:
     """Seeded generator: limit orders around a random-walk mid per symbol, 10% cancels."""
 
-    def __init__(self, seed: int = 1, accounts: int = 4, cancel_share: float = 0.10,
-                 symbols: tuple[str, ...] = tuple(s for s, _t, _l in SYMBOLS)) -> None:
+    def __init__(
+        self,
+        seed: int = 1,
+        accounts: int = 4,
+        cancel_share: float = 0.10,
+        symbols: tuple[str, ...] = tuple(s for s, _t, _l in SYMBOLS),
+    ) -> None:
         self.rng = random.Random(seed)
         self.accounts = accounts
         self.cancel_share = cancel_share
@@ -76,8 +81,18 @@ def far_orders(n: int, seed: int, symbols: tuple[str, ...], accounts: int) -> It
     for i in range(n):
         symbol = symbols[i % len(symbols)]
         if i % 2:
-            yield Op(symbol, rng.randrange(accounts), "buy", FAR_BID - rng.randrange(10_000),
-                     rng.randint(1, 20))
+            yield Op(
+                symbol,
+                rng.randrange(accounts),
+                "buy",
+                FAR_BID - rng.randrange(10_000),
+                rng.randint(1, 20),
+            )
         else:
-            yield Op(symbol, rng.randrange(accounts), "sell", FAR_ASK + rng.randrange(10_000),
-                     rng.randint(1, 20))
+            yield Op(
+                symbol,
+                rng.randrange(accounts),
+                "sell",
+                FAR_ASK + rng.randrange(10_000),
+                rng.randint(1, 20),
+            )
