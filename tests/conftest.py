@@ -13,6 +13,27 @@ from engine.config import Settings
 from engine.connection import make_redis
 from tests.redis_server import RedisServer
 
+# The settings every process reads: tests set what they need and must not pick up a
+# developer's environment (say REDIS_URL exported for the walkthrough).
+ENGINE_ENV = (
+    "REDIS_URL",
+    "RQ_REDIS_URL",
+    "PORT",
+    "ORDER_MAX_AGE",
+    "ORDER_RATE_LIMIT",
+    "ORDER_RETENTION",
+    "MATCH_LIMIT",
+    "WEB_CONCURRENCY",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment():
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ENGINE_ENV:
+            patch.delenv(name, raising=False)
+        yield
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory) -> RedisServer:
