@@ -15,7 +15,7 @@ from engine.context import EngineContext
 def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     """The Flask app: settings from the environment, overridden by test_config."""
     settings = Settings.from_env().with_overrides(test_config)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # an API: no /static route
     if test_config:
         app.config.update(test_config)
     app.extensions["trade_engine"] = EngineContext(settings)

@@ -8,7 +8,7 @@ import orjson
 from flask import Flask, request
 from flask.json.provider import JSONProvider
 
-from .errors import PayloadTooLarge, register_error_handlers
+from .errors import register_error_handlers, too_large
 from .openapi import API_PREFIX
 
 MAX_BODY = 64 * 1024  # bytes; a larger body is a 413
@@ -34,7 +34,7 @@ def _reject_oversized() -> None:
     An unknown path or method keeps its 404/405: those come first in the contract.
     """
     if request.routing_exception is None and (request.content_length or 0) > MAX_BODY:
-        raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
+        raise too_large()
 
 
 def init_app(app: Flask) -> None:
@@ -42,6 +42,8 @@ def init_app(app: Flask) -> None:
     from . import market, orders, system
 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY  # bodies without a length stop reading here
+    # "/orders//1" is an unknown path (404), not an HTML redirect to "/orders/1".
+    app.url_map.merge_slashes = False
     app.json = OrjsonProvider(app)
     register_error_handlers(app)
     app.before_request(_reject_oversized)
