@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.clock import parse_time
 from engine.errors import ValidationFailed
-from engine.money import AMOUNT_PATTERN, parse_amount
+from engine.money import AMOUNT_PATTERN, AMOUNT_RULE, parse_amount
 from engine.orders import PlaceRequest
 
 SYMBOL_PATTERN = r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$"
@@ -88,8 +88,7 @@ Sequence = Annotated[int, Field(ge=1, le=MAX_SEQUENCE)]
 _PATTERN_MESSAGES = {
     "symbol": 'must be a symbol such as "BTC-USD" (1 to 12 of A-Z and 0-9, a dash, 1 to 12 more)',
     "client_order_id": "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -",
-    "price": 'must be a decimal string such as "1.25" (digits with at most one point; '
-    "no sign, exponent, spaces or separators)",
+    "price": f"must be {AMOUNT_RULE}",
 }
 _PATTERN_MESSAGES["quantity"] = _PATTERN_MESSAGES["price"]
 
@@ -153,7 +152,7 @@ def validate(model: type[M], data: Any) -> M:
 class OrderRequest(BaseModel):
     """The body of POST /orders."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, title="OrderRequest")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     symbol: SymbolName
     side: Side

@@ -12,11 +12,15 @@ from functools import lru_cache
 
 from engine.errors import ValidationFailed
 
-AMOUNT_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,20})?$"
 MAX_UNITS = 10**12  # most ticks in a price, most lots in a quantity
+AMOUNT_RULE = (
+    'a decimal string such as "1.25" (digits with at most one point; '
+    "no sign, exponent, spaces or separators)"
+)
 
-# fullmatch, so "$" cannot accept a trailing newline; [0-9] is ASCII only ("١" is not a digit).
-_AMOUNT = re.compile(r"([0-9]{1,20})(?:\.([0-9]{1,20}))?")
+AMOUNT_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,20})?$"  # the contract's words, and the JSON schema's
+# [0-9] is ASCII only ("١" is not a digit); fullmatch, as "$" would accept a final newline.
+_AMOUNT = re.compile(AMOUNT_PATTERN[1:-1])
 
 
 def _step(step: Decimal) -> tuple[int, int]:
@@ -43,14 +47,9 @@ def _step_text(step: Decimal) -> str:
 
 def parse_amount(text: object, step: Decimal, field: str) -> int:
     """Whole steps (ticks or lots) in a decimal string; ValidationFailed on `field` otherwise."""
-    match = _AMOUNT.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValidationFailed(
-            f'{field} must be a decimal string such as "1.25" (digits with at most one point; '
-            "no sign, exponent, spaces or separators)",
-            field,
-        )
-    whole, frac = match.group(1), match.group(2) or ""
+    if not isinstance(text, str) or _AMOUNT.fullmatch(text) is None:
+        raise ValidationFailed(f"{field} must be {AMOUNT_RULE}", field)
+    whole, _, frac = text.partition(".")
     value = int(whole + frac)  # the amount × 10^len(frac)
     if value == 0:
         raise ValidationFailed(f"{field} must be positive", field)

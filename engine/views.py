@@ -6,18 +6,21 @@ that document the same shapes in the OpenAPI document (tests check that they agr
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from engine.clock import format_time
 from engine.money import average_price, format_amount
 from engine.orders import BookView, Fill, Order, Trade
+
+if TYPE_CHECKING:
+    from engine.symbols import SymbolSpec
 
 
 def _time(us: Optional[int]) -> Optional[str]:
     return None if us is None else format_time(us)
 
 
-def order_view(order: Order, spec: Any, with_fills: bool = False) -> dict[str, Any]:
+def order_view(order: Order, spec: SymbolSpec, with_fills: bool = False) -> dict[str, Any]:
     """An order object; with_fills adds the trades it made on arrival (answers to POST)."""
     tick, lot = spec.tick, spec.lot
     filled = order.filled_quantity
@@ -32,11 +35,8 @@ def order_view(order: Order, spec: Any, with_fills: bool = False) -> dict[str, A
         "quantity": format_amount(order.quantity, lot),
         "filled_quantity": format_amount(filled, lot),
         "remaining_quantity": format_amount(order.remaining_quantity, lot),
-        "average_price": (
-            average_price(order.notional, filled, tick)
-            if filled and order.notional is not None
-            else None
-        ),
+        # order.notional is set whenever something filled (None there is an engine bug).
+        "average_price": average_price(order.notional, filled, tick) if filled else None,
         "status": order.status,
         "kill_reason": order.kill_reason,
         "post_only": order.post_only,
@@ -60,7 +60,7 @@ def order_view(order: Order, spec: Any, with_fills: bool = False) -> dict[str, A
     return view
 
 
-def fill_view(fill: Fill, spec: Any) -> dict[str, Any]:
+def fill_view(fill: Fill, spec: SymbolSpec) -> dict[str, Any]:
     """A fill: one side of a trade, as the owner of the order sees it."""
     return {
         "trade_id": fill.trade_id,
@@ -75,7 +75,7 @@ def fill_view(fill: Fill, spec: Any) -> dict[str, Any]:
     }
 
 
-def trade_view(trade: Trade, spec: Any) -> dict[str, Any]:
+def trade_view(trade: Trade, spec: SymbolSpec) -> dict[str, Any]:
     """A public trade."""
     return {
         "id": trade.id,
@@ -88,7 +88,7 @@ def trade_view(trade: Trade, spec: Any) -> dict[str, Any]:
     }
 
 
-def book_view(spec: Any, book: BookView) -> dict[str, Any]:
+def book_view(spec: SymbolSpec, book: BookView) -> dict[str, Any]:
     """The book aggregated by price level: [price, quantity, order count], best first."""
     tick, lot = spec.tick, spec.lot
 
@@ -106,11 +106,6 @@ def book_view(spec: Any, book: BookView) -> dict[str, Any]:
     }
 
 
-def symbol_view(spec: Any) -> dict[str, Any]:
+def symbol_view(spec: SymbolSpec) -> dict[str, Any]:
     """A symbol with its steps as decimal strings and its trading status."""
-    return {
-        "symbol": spec.symbol,
-        "tick_size": spec.tick_size,
-        "lot_size": spec.lot_size,
-        "status": spec.status,
-    }
+    return spec.to_dict()  # the CLI prints the same object

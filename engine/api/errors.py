@@ -51,7 +51,13 @@ def unavailable_headers() -> dict[str, str]:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.replace(" ", "")).lower()
+    """ "Request-URI Too Large" -> "request_uri_too_large"."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def too_large() -> PayloadTooLarge:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return PayloadTooLarge(f"request body is over {limit // 1024} KiB")
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -67,15 +73,10 @@ def _http_error(exc: HTTPException) -> Response:
             headers={"Allow": allowed},
         )
     if isinstance(exc, RequestEntityTooLarge):
-        return _engine_error(PayloadTooLarge(_too_large_message()))
+        return _engine_error(too_large())
     if status >= 500:  # werkzeug only raises these for server faults: never answer a 500
         return _unexpected(exc)
     return error_response(status, _snake(exc.name), exc.description or exc.name)
-
-
-def _too_large_message() -> str:
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-    return f"request body is over {limit // 1024} KiB"
 
 
 def _engine_error(exc: EngineError) -> Response:

@@ -20,7 +20,7 @@ from engine.errors import EngineError, InconsistentState, NotFound, ValidationFa
 from engine.models import validate
 from engine.symbols import SymbolSpec
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, UnsupportedMediaType, too_large
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,7 +63,7 @@ def _read_raw() -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     if size > limit:
-        raise PayloadTooLarge(f"request body is over {limit // 1024} KiB")
+        raise too_large()
     return b"".join(chunks)
 
 
