@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, Optional
 
 from flask import Flask
 
 from engine import api
+from engine.cli import register_cli
 from engine.config import Settings
 from engine.context import EngineContext
 
@@ -20,8 +20,5 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
         app.config.update(test_config)
     app.extensions["trade_engine"] = EngineContext(settings)
     api.init_app(app)
-    if importlib.util.find_spec("engine.cli") is not None:
-        from engine.cli import register_cli
-
-        register_cli(app)
+    register_cli(app)
     return app

@@ -378,6 +378,17 @@ def test_a_missing_key_is_still_401_when_redis_is_down(dead_app):
     error_of(dead_app.test_client().get(f"{API}/orders"), 401, "unauthorized")
 
 
+def test_an_unexpected_fault_is_a_logged_503_in_the_error_shape(app, caplog):
+    @app.get(f"{API}/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+    response = app.test_client().get(f"{API}/boom")
+    error_of(response, 503, "unavailable")
+    assert "a bug" not in response.get_data(as_text=True)  # no internals leak out
+    assert any(record.exc_info and "a bug" in str(record.exc_info[1]) for record in caplog.records)
+
+
 # --- no input gives a 500
 
 json_values = st.recursive(
