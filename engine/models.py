@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from engine.clock import parse_time
@@ -410,3 +417,40 @@ class ErrorDetail(_Out):
 
 class Error(_Out):
     error: ErrorDetail
+
+
+# --- POST /orders/batch (engine/api/batch.py) ----------------------------------------------
+
+MAX_BATCH = 100
+
+
+class BatchRequest(BaseModel):
+    """The body of POST /orders/batch. Each order is validated on its own, as the body of a
+    POST /orders (its errors are its own result), so the list takes any JSON values here."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="BatchRequest")
+
+    orders: Annotated[
+        list[Any],
+        WithJsonSchema({
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/OrderRequest"},
+            "minItems": 1,
+            "maxItems": MAX_BATCH,
+            "description": f"1 to {MAX_BATCH} orders, handled in this order.",
+        }),
+    ]  # fmt: skip
+
+
+class BatchPlaced(_Out):
+    status: Literal[200, 201] = Field(description="201 placed, 200 an idempotent replay.")
+    order: PlacedOrder
+
+
+class BatchFailed(_Out):
+    status: int = Field(ge=400, le=599, description="What a single POST /orders would answer.")
+    error: ErrorDetail
+
+
+class BatchResults(_Out):
+    results: list[BatchPlaced | BatchFailed] = Field(description="One per order, in order.")

@@ -67,7 +67,16 @@ OPERATIONS: tuple[Operation, ...] = (
         description="201 with the order and the trades it made on arrival; 200 when the "
         "same order was placed before with this client_order_id.",
     ),
-    # POST /orders/batch: its own issue adds its row here.
+    Operation(
+        "post", "/orders/batch", "Place up to 100 orders, each as POST /orders would",
+        m.BatchResults, private=True, body=m.BatchRequest, errors=(429,),
+        description="200 with one result per order, in order: `{status, order}` or "
+        "`{status, error}`, with the status and body a single POST /orders would have "
+        "answered. Each order takes one rate-limit token; the orders past the account's "
+        "tokens are answered 429 one by one (and the response has Retry-After). 422 on "
+        "`orders` unless it holds 1 to 100 orders; 429 for the whole request only when its "
+        "body is not a batch and no token is left.",
+    ),
     Operation(
         "get", "/orders", "The account's orders, newest first", m.OrderList, private=True,
         query=m.OrdersQuery,
