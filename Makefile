@@ -7,6 +7,8 @@
 #                Procfile with honcho (web on port 8000)
 #   make stop    stops that Redis
 #   make test    setup, then the whole test suite (it starts its own redis-server)
+#   make bench   setup (and wrk, via apt-get, if missing), then the benchmark: its own Redis,
+#                the table in docs/performance.md and var/bench/latest.json (BENCH_ARGS=...)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -29,10 +31,10 @@ DEMO_ACCOUNTS := demo demo2
 # packages already there).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup redis-server run stop test lint format
+.PHONY: help setup redis-server run stop test bench lint format
 
 help:
-	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP) redis-server
 
@@ -104,6 +106,16 @@ stop:
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The benchmark (bench/run.py, docs/performance.md) needs wrk: Debian's package if missing.
+bench: setup
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		echo "No wrk on the PATH: installing Debian's wrk"; \
+		$(SUDO) apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; \
+	fi
+	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+		$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
