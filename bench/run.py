@@ -222,6 +222,7 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         a = self.args
+        load_before = os.getloadavg()
         with RedisServer(aof=a.aof) as server, self.progress:
             settings = Settings(redis_url=server.url, order_rate_limit=0)
             engine = core.EngineSide(server.url, settings)
@@ -238,7 +239,8 @@ class Bench:
         return {
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
-                        "python": platform.python_version(), "redis": version},
+                        "python": platform.python_version(), "redis": version,
+                        "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
             "command": a.command,
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()
                          if k != "command"},
@@ -270,7 +272,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"Measured {result['date']} on {m['nproc']} cores ({m['cpu']}), Redis {m['redis']}, "
-        f"Python {m['python']}, with `{result['command']}`. Workload: "
+        f"Python {m['python']}, with `{result['command']}` (load average "
+        f"{m['loadavg_before'][0]:.1f} before, {m['loadavg_after'][0]:.1f} after). Workload: "
         f"{100 * result['figures'].get('crossing_share', 0):.0f}% of the placements traded on "
         "arrival.",
     ]
