@@ -14,6 +14,8 @@ SYMBOLS = f"{PREFIX}:symbols"  # hash symbol -> JSON {tick_size, lot_size}
 ACCOUNTS = f"{PREFIX}:accounts"  # hash account name -> account id
 ACCOUNT_IDS = f"{PREFIX}:account_ids"  # counter for account ids
 SCHEDULER_HEARTBEAT = f"{PREFIX}:scheduler:heartbeat"
+METRICS = f"{PREFIX}:metrics"  # hash: counters the workers keep (lateness buckets, webhooks)
+WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"  # zset account id -> earliest due delivery (ms)
 
 
 def lease(name: str) -> str:
@@ -27,7 +29,7 @@ class SymbolKeys:
     __slots__ = (
         "symbol", "tag", "meta", "bids", "asks", "bid_levels", "ask_levels", "level_sizes",
         "orders", "open", "final", "client_ids", "gtd", "gtc", "done", "trades", "fills",
-        "order_fills", "events", "snapshot",
+        "order_fills", "events", "snapshot", "stats",
     )
 
     def __init__(self, symbol: str) -> None:
@@ -51,6 +53,7 @@ class SymbolKeys:
         self.order_fills = f"{t}:ofills"  # zset lex: order seq %016d|trade seq %016d|record
         self.events = f"{t}:events"  # stream, entry id = "<sequence>-0"
         self.snapshot = f"{t}:snapshot"  # hash: stream id, book state (housekeeping)
+        self.stats = f"{t}:stats"  # hash: counters of handled events (fan-out, with its XACK)
 
     def place_keys(self) -> list[str]:
         """KEYS of lua/place.lua and the other book-changing scripts, in their order."""
@@ -75,7 +78,10 @@ def symbol_keys(symbol: str) -> SymbolKeys:
 class AccountKeys:
     """Account-wide keys, under the account's own cluster tag."""
 
-    __slots__ = ("account_id", "account", "rate", "symbols")
+    __slots__ = (
+        "account_id", "account", "rate", "symbols", "feed", "feed_hw", "webhook", "wh_due",
+        "wh_head", "wh_wait", "wh_tries",
+    )
 
     def __init__(self, account_id: str) -> None:
         t = f"{PREFIX}:{{a:{account_id}}}"
@@ -83,6 +89,14 @@ class AccountKeys:
         self.account = f"{t}:account"  # hash: name, key_hash, revoked, created_us
         self.rate = f"{t}:rate"  # hash: token bucket (tokens, ts_us)
         self.symbols = f"{t}:symbols"  # set of symbols the account has placed orders in
+        # Status updates (engine/feed.py, engine/webhooks.py):
+        self.feed = f"{t}:feed"  # stream: the account's events (GET /events), id = cursor
+        self.feed_hw = f"{t}:feedhw"  # hash symbol -> last symbol sequence in the feed
+        self.webhook = f"{t}:webhook"  # hash: url, secret
+        self.wh_due = f"{t}:wh:due"  # zset feed id -> next attempt (ms): one per order at most
+        self.wh_head = f"{t}:wh:head"  # hash order id -> feed id being delivered
+        self.wh_wait = f"{t}:wh:wait"  # hash order id -> feed ids waiting behind it
+        self.wh_tries = f"{t}:wh:tries"  # hash feed id -> "attempts|first attempt ms"
 
     def auth_keys(self) -> list[str]:
         return [self.account, self.rate, self.symbols]
