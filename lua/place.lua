@@ -32,7 +32,8 @@ local maxAgeUs, matchLimit = tonumber(ARGV[11]) * 1000000, tonumber(ARGV[12])
 
 --@include book
 
-if symbolStatus == nil then return {-6} end
+-- HMGET gives false (not nil) for a missing field: no status means no such symbol.
+if not symbolStatus then return {-6} end
 
 -- An order with the same client_order_id: the same order again is a replay, another is a conflict.
 local coidField
