@@ -105,3 +105,27 @@ class AccountKeys:
 def seq_member(seq: int) -> str:
     """Zero-padded sequence: equal-price book members sort by arrival (16 digits > 2^53)."""
     return "%016d" % seq
+
+
+class MarketDataKeys:
+    """What the workers fold from a symbol's trades (engine/marketdata.py), in its slot."""
+
+    __slots__ = ("symbol", "tag", "state")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.tag = t = f"{PREFIX}:{{{symbol}}}"
+        # hash: seq (the last trade folded), last, last_qty, last_side, last_us
+        self.state = f"{t}:md"
+
+    def candles(self, seconds: int) -> str:
+        """hash: <start s> -> "open|high|low|close|trades" (ticks), v<start s> -> volume lots."""
+        return f"{self.tag}:candles:{seconds}"
+
+    def candle_index(self, seconds: int) -> str:
+        """zset: member and score = a candle's start in seconds (oldest first)."""
+        return f"{self.tag}:candles:{seconds}:idx"
+
+
+def marketdata_keys(symbol: str) -> MarketDataKeys:
+    return MarketDataKeys(symbol)
