@@ -85,6 +85,19 @@ class _Symbol:
         for price in sorted(levels, reverse=(side == "buy")):
             yield from levels[price]
 
+    def crossing(self, incoming: Order) -> Iterator[Order]:
+        """The resting orders the incoming order would meet, in matching order.
+
+        Each price level is copied when it is reached, so the caller may take the orders
+        it has met out of the book while it walks on.
+        """
+        side = "sell" if incoming.side == "buy" else "buy"
+        levels = self.side(side)
+        for price in sorted(levels, reverse=(side == "buy")):
+            if not _crosses(incoming, price):
+                return  # nor does any later level
+            yield from list(levels.get(price, ()))
+
 
 class ReferenceBook:
     """Every symbol's book in memory, with the same interface as Engine plus explicit time."""
@@ -329,15 +342,13 @@ class ReferenceBook:
 
     def _match(self, s: _Symbol, o: Order, now: int) -> Optional[str]:
         """Match the incoming order; the reason its rest is killed, or None."""
-        other = "sell" if o.side == "buy" else "buy"
-        crossing = [r for r in s.resting(other) if _crosses(o, r)]
-        if o.post_only and crossing:
+        if o.post_only and next(s.crossing(o), None) is not None:
             return "post_only"  # any order at or better than its price, due or not
-        if o.time_in_force == "FOK" and self._fillable(o, crossing, now) < o.quantity:
+        if o.time_in_force == "FOK" and self._fillable(o, s.crossing(o), now) < o.quantity:
             return "fill_or_kill"  # and nothing else changes
 
         met = 0
-        for r in crossing:
+        for r in s.crossing(o):
             if o.filled_quantity == o.quantity:
                 break
             if met == self.settings.match_limit:
@@ -363,7 +374,7 @@ class ReferenceBook:
                 return "fill_or_kill"
         return None
 
-    def _fillable(self, o: Order, crossing: list[Order], now: int) -> int:
+    def _fillable(self, o: Order, crossing: Iterator[Order], now: int) -> int:
         """What a FOK order could fill: matching walked without changing anything."""
         fillable = met = 0
         for r in crossing:
@@ -495,13 +506,13 @@ def _detached(o: Order) -> Order:
     return out
 
 
-def _crosses(incoming: Order, resting: Order) -> bool:
-    """Would the incoming order trade at the resting order's price?"""
+def _crosses(incoming: Order, price: int) -> bool:
+    """Would the incoming order trade at this price (a resting order's)?"""
     if incoming.type == "market":
         return True
     if incoming.side == "buy":
-        return resting.price <= incoming.price
-    return resting.price >= incoming.price
+        return price <= incoming.price
+    return price >= incoming.price
 
 
 def _member(o: Order) -> str:
