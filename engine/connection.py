@@ -1,14 +1,25 @@
-"""Redis clients with timeouts: a dead Redis must answer fast (503), never hang a request."""
+"""Redis clients with timeouts: a dead Redis must answer fast (503), never hang a request.
+
+``REDIS_URL`` names a standalone Redis (``redis://``, ``rediss://``, ``unix://``) or a Redis
+Cluster (``redis+cluster://host:port``, any one node; see engine/cluster.py). RQ always
+gets a standalone Redis (engine/queues.py).
+"""
 
 from __future__ import annotations
 
 import redis
 
+from engine.cluster import ClusterClient, is_cluster_url, make_cluster_client
 from engine.config import Settings
 
 
-def make_redis(settings: Settings, url: str | None = None, **overrides) -> redis.Redis:
-    """A client for the books (or, with url=settings.rq_url, for RQ) with bounded timeouts."""
+def make_redis(
+    settings: Settings, url: str | None = None, **overrides
+) -> redis.Redis | ClusterClient:
+    """A client for the books (or, with url=settings.rq_url, for RQ) with bounded timeouts.
+
+    A ``redis+cluster://`` URL gives a cluster client with the same timeouts and options.
+    """
     options = dict(
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
@@ -18,4 +29,7 @@ def make_redis(settings: Settings, url: str | None = None, **overrides) -> redis
         retry_on_timeout=False,
     )
     options.update(overrides)
-    return redis.Redis.from_url(url or settings.redis_url, **options)
+    url = url or settings.redis_url
+    if is_cluster_url(url):
+        return make_cluster_client(url, **options)
+    return redis.Redis.from_url(url, **options)
