@@ -10,9 +10,8 @@ import base64
 import heapq
 from typing import Iterable, Optional
 
-from redis.exceptions import NoScriptError
-
 from engine import records
+from engine.cluster import run_scripts
 from engine.codes import Code
 from engine.config import Settings
 from engine.errors import (
@@ -103,24 +102,11 @@ class Engine:
         """Place orders one after another, each atomically, in one round trip.
 
         A pipeline of placement script calls (no MULTI: each placement is atomic on its own,
-        as if posted one by one). Each result is what place() returns for that order, or the
-        EngineError it would raise.
+        as if posted one by one; on a cluster, one pipeline per node: engine/cluster.py).
+        Each result is what place() returns for that order, or the EngineError it would raise.
         """
         calls = [self.placement_args(account_id, req) for req in reqs]
-        replies: list = [None] * len(calls)
-        todo = list(range(len(calls)))
-        for _attempt in range(2):
-            pipe = self.redis.pipeline(transaction=False)
-            for i in todo:
-                keys, args = calls[i]
-                pipe.evalsha(self.scripts.place.sha, len(keys), *keys, *args)
-            for i, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
-                replies[i] = reply
-            # NOSCRIPT (a restarted or flushed Redis): those calls did not run; load, redo them.
-            todo = [i for i in todo if isinstance(replies[i], NoScriptError)]
-            if not todo:
-                break
-            self.redis.script_load(self.scripts.place.script)
+        replies = run_scripts(self.redis, self.scripts.place, calls)
         results: list[PlaceResult | EngineError] = []
         for req, res in zip(reqs, replies, strict=True):
             if isinstance(res, Exception):
