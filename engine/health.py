@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import cron_scheduler_registry, worker_registration
 from rq.utils import utcparse
 
 from engine import keys
+from engine.cluster import is_cluster, unreachable_masters
 from engine.errors import Unavailable
 from engine.queues import WORKER_TTL
 
@@ -22,13 +25,25 @@ def health(redis, rq_redis) -> dict:
 
     ``workers``: RQ workers whose last heartbeat is younger than WORKER_TTL (RQ keeps a worker
     killed hard registered for much longer). ``scheduler``: "ok" if ``rq cron`` heartbeated
-    in its registry, or our heartbeat job ran, within SCHEDULER_MAX_AGE seconds.
+    in its registry, or our heartbeat job ran, within SCHEDULER_MAX_AGE seconds. On a Redis
+    Cluster, a master that does not answer makes the status "degraded" (its symbols are
+    unavailable, the others trade); none answering is Unavailable.
     """
+    nodes_down: list[str] = []
     try:
-        pipe = redis.pipeline(transaction=False)
-        pipe.ping()
-        pipe.exists(keys.SCHEDULER_HEARTBEAT)  # the key expires 10 s after the last run
-        _, heartbeat = pipe.execute()
+        if is_cluster(redis):
+            # Every master is asked (a cluster's pipeline takes no PING); one that is down
+            # stops only its own symbols: degraded, not unavailable.
+            nodes_down = unreachable_masters(redis)
+            try:
+                heartbeat = redis.exists(keys.SCHEDULER_HEARTBEAT)
+            except (RedisConnectionError, RedisTimeoutError):
+                heartbeat = 0  # the heartbeat's own node is one of those down
+        else:
+            pipe = redis.pipeline(transaction=False)
+            pipe.ping()
+            pipe.exists(keys.SCHEDULER_HEARTBEAT)  # the key expires 10 s after the last run
+            _, heartbeat = pipe.execute()
     except RedisError as exc:
         raise Unavailable(f"Redis is unreachable ({type(exc).__name__})") from None
     try:
@@ -37,7 +52,7 @@ def health(redis, rq_redis) -> dict:
     except RedisError:  # RQ's Redis (RQ_REDIS_URL) may be another server: count it as down
         workers, scheduler_seen = 0, bool(heartbeat)
     scheduler = "ok" if scheduler_seen else "missing"
-    status = "ok" if workers > 0 and scheduler == "ok" else "degraded"
+    status = "ok" if workers > 0 and scheduler == "ok" and not nodes_down else "degraded"
     return {"status": status, "redis": "ok", "workers": workers, "scheduler": scheduler}
 
 
