@@ -166,15 +166,17 @@ class SymbolRegistry:
         payload = json.dumps({"tick_size": tick, "lot_size": lot}, separators=(",", ":"))
         meta = keys.symbol_keys(symbol).meta
         # Meta first, each field only if missing (HSETNX): adding a symbol again never resets
-        # a running book's sequence. No MULTI: the two hashes live in different cluster slots.
+        # a running book's sequence. No MULTI: the two hashes live in different cluster slots,
+        # and so in two round trips, as a cluster sends one pipeline's commands for different
+        # nodes in no set order: the symbol is listed only once its book can take orders.
         pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(meta, "status", "trading")
         pipe.hsetnx(meta, "seq", 0)
         pipe.hsetnx(meta, "last_us", 0)
+        *_, status = pipe.hget(meta, "status").execute()
+        pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(keys.SYMBOLS, symbol, payload)
-        pipe.hget(keys.SYMBOLS, symbol)
-        pipe.hget(meta, "status")
-        *_, stored, status = pipe.execute()
+        _, stored = pipe.hget(keys.SYMBOLS, symbol).execute()
         stored_tick, stored_lot = _decode_steps(stored)
         if (stored_tick, stored_lot) != (tick, lot):
             raise ValidationFailed(
