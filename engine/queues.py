@@ -1,8 +1,9 @@
 """RQ's side of the processes: queue names, worker liveness, and the Redis client RQ uses.
 
 RQ keeps its own keys (``rq:*``) on ``RQ_REDIS_URL`` (default: ``REDIS_URL``), a standalone
-Redis: RQ does not run on Redis Cluster. Its client must not decode responses (RQ stores
-pickled and compressed bytes).
+Redis: RQ does not run on Redis Cluster, and its processes refuse to start on one
+(``NotStandalone``). Its client must not decode responses (RQ stores pickled and compressed
+bytes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from engine.cluster import is_cluster_url
 from engine.config import Settings
 
 # Jobs go to ENGINE; DEFAULT is also listened to so `rq enqueue`-style ad hoc jobs run too.
@@ -27,6 +29,34 @@ WORKER_TTL = 30
 RQ_COMMAND_RETRIES = 30
 
 
+class NotStandalone(SystemExit):
+    """RQ's Redis would be a Redis Cluster: the RQ process exits (status 1) with the reason."""
+
+
+def require_standalone(url: str, names: str = "RQ_REDIS_URL") -> None:
+    """Raise NotStandalone if `url` names a Redis Cluster, by its scheme or by asking it.
+
+    A Redis that cannot be reached now passes (the process waits for it, as ever).
+    """
+    hint = "set RQ_REDIS_URL to a standalone Redis, e.g. redis://127.0.0.1:6390/1"
+    if is_cluster_url(url):
+        raise NotStandalone(
+            f"Error: {names} is a Redis Cluster ({url}); RQ does not run on Redis Cluster: {hint}"
+        )
+    probe = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+    try:
+        enabled = probe.info("cluster").get("cluster_enabled")
+    except redis.exceptions.RedisError:
+        return
+    finally:
+        probe.close()
+    if enabled:
+        raise NotStandalone(
+            f"Error: {names} ({url}) is a node of a Redis Cluster; RQ does not run on Redis "
+            f"Cluster: {hint}"
+        )
+
+
 class RQRedis(redis.Redis):
     """A Redis client for RQ processes that waits out a Redis restart instead of crashing.
 
@@ -41,6 +71,8 @@ class RQRedis(redis.Redis):
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RQRedis:  # type: ignore[override]
+        # `rq cron` builds its client here, from RQ_REDIS_URL or else REDIS_URL.
+        require_standalone(url, "RQ_REDIS_URL (or REDIS_URL, its default)")
         return super().from_url(url, **_patient(kwargs))
 
 
@@ -55,5 +87,8 @@ def _patient(kwargs: dict) -> dict:
 
 
 def rq_connection(settings: Settings, **overrides) -> RQRedis:
-    """The client RQ processes (worker, scheduler) use for RQ_REDIS_URL."""
+    """The client RQ processes (worker, scheduler) use for RQ_REDIS_URL.
+
+    Raises NotStandalone if that is a Redis Cluster.
+    """
     return RQRedis.from_url(settings.rq_url, **overrides)
