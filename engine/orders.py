@@ -119,6 +119,11 @@ def order_id(symbol: str, seq: int) -> str:
 def parse_order_id(oid: str) -> tuple[str, int] | None:
     """(symbol, seq) of a public id, or None if it cannot be one of ours."""
     symbol, sep, seq = oid.rpartition(":")
-    if not sep or not seq.isdigit() or not symbol or len(seq) > 16:
+    # Only the canonical spelling: ASCII digits without a leading zero. str.isdigit() also
+    # takes "１" (fullwidth, which int() reads as 1: an alias of order 1) and "¹" (which
+    # int() refuses), and "01" would alias "1" too.
+    if not sep or not symbol or not (seq.isascii() and seq.isdigit()) or len(seq) > 16:
+        return None
+    if seq.startswith("0"):
         return None
     return symbol, int(seq)
