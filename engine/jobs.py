@@ -3,13 +3,19 @@
 Every periodic job (engine/cron.py enqueues them) first takes its lease (engine/leases.py):
 ``rq cron`` has no leader lock, so a second scheduler started by mistake would otherwise
 double every run. A job that finds the lease taken returns None and does nothing.
+
+``rq cron`` counts in whole seconds, so the jobs that must react faster (expiry, fan-out,
+webhooks) hold their one-second lease and work in a loop for WINDOW seconds of it: the next
+run, a second later, takes over. Each is idempotent, so a run cut short (a worker killed) is
+finished by the next one.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
-from engine import keys, leases
+from engine import expiry, keys, leases
 from engine.config import Settings
 from engine.context import EngineContext
 
@@ -17,6 +23,9 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_PERIOD_MS = 1000
 HEARTBEAT_PERIOD_MS = 1000
+WINDOW_LEASE_MS = 1000  # the lease of the looping jobs: one run per second
+WINDOW = 0.95  # seconds a looping job works inside its lease
+SNAPSHOT_PERIOD_S = 30  # book snapshots and stream/feed trimming
 # The health check calls the scheduler "ok" while its heartbeat is younger than this: the
 # heartbeat key simply expires after it.
 SCHEDULER_HEARTBEAT_TTL_MS = 10_000
@@ -47,11 +56,101 @@ def scheduler_heartbeat() -> int | None:
 
 
 def housekeeping() -> dict | None:
-    """Periodic upkeep of the books (the lifecycle issue adds expiry and retention sweeps)."""
-    redis = context().redis
-    if leases.take(redis, "housekeeping", HOUSEKEEPING_PERIOD_MS) is None:
+    """Periodic upkeep of the books: final orders and trades past ORDER_RETENTION go."""
+    ctx = context()
+    if leases.take(ctx.redis, "housekeeping", HOUSEKEEPING_PERIOD_MS) is None:
         return None
-    return run_housekeeping(redis)
+    summary = run_housekeeping(ctx.redis)
+    summary.update(run_retention(ctx))
+    return summary
+
+
+def expiry_sweep() -> dict | None:
+    """Kill due orders (GTD expired, GTC past ORDER_MAX_AGE): a sweep every 0.1 s for ~1 s."""
+    ctx = context()
+    if leases.take(ctx.redis, "expiry", WINDOW_LEASE_MS) is None:
+        return None
+    result = expiry.run_window(ctx.engine, until=time.monotonic() + WINDOW)
+    return {"expired": result.expired, "max_age": result.max_age}
+
+
+def fan_out() -> dict | None:
+    """Fan the symbols' events out to the accounts' feeds (and webhooks) for ~1 s."""
+    ctx = context()
+    if leases.take(ctx.redis, "fanout", WINDOW_LEASE_MS) is None:
+        return None
+    return {"entries": _fan_out(ctx).run(until=time.monotonic() + WINDOW)}
+
+
+def deliver_webhooks() -> dict | None:
+    """POST the accounts' due webhook deliveries for ~1 s (and settle those in flight)."""
+    ctx = context()
+    if leases.take(ctx.redis, "webhooks", WINDOW_LEASE_MS) is None:
+        return None
+    delivered, failed, given_up = _deliverer(ctx).run(until=time.monotonic() + WINDOW)
+    return {"delivered": delivered, "failed": failed, "given_up": given_up}
+
+
+def snapshots() -> dict | None:
+    """Write each changed symbol's book snapshot, then trim its stream and the old feeds."""
+    ctx = context()
+    if leases.take(ctx.redis, "snapshots", SNAPSHOT_PERIOD_S * 1000) is None:
+        return None
+    return run_snapshots(ctx)
+
+
+_fanouts: dict[int, object] = {}
+_deliverers: dict[int, object] = {}
+
+
+def _fan_out(ctx: EngineContext):
+    """This process's fan-out consumer (one consumer name per process)."""
+    from engine.fanout import FanOut
+
+    found = _fanouts.get(id(ctx))
+    if found is None:
+        found = _fanouts[id(ctx)] = FanOut(ctx)
+    return found
+
+
+def _deliverer(ctx: EngineContext):
+    from engine.webhooks import Deliverer
+
+    found = _deliverers.get(id(ctx))
+    if found is None:
+        found = _deliverers[id(ctx)] = Deliverer(ctx.redis)
+    return found
+
+
+def run_retention(ctx: EngineContext) -> dict:
+    """Remove final orders and trades past ORDER_RETENTION in every symbol."""
+    from engine.retention import Retention
+
+    keeper = Retention(ctx.redis, ctx.settings.order_retention)
+    orders = trades = 0
+    for symbol in expiry.symbols(ctx.redis):
+        n_orders, n_trades = keeper.retain_symbol(symbol)
+        orders += n_orders
+        trades += n_trades
+    return {"orders_removed": orders, "trades_removed": trades}
+
+
+def run_snapshots(ctx: EngineContext) -> dict:
+    """Snapshot every symbol whose sequence moved, trim its stream, trim the feeds."""
+    from engine.retention import Retention
+    from engine.snapshot import write_snapshot
+
+    redis = ctx.redis
+    keeper = Retention(redis, ctx.settings.order_retention)
+    written = trimmed = 0
+    for symbol in expiry.symbols(redis):
+        k = keys.symbol_keys(symbol)
+        seq, taken = redis.hget(k.meta, "seq"), redis.hget(k.snapshot, "stream_id")
+        if taken is None or _text(taken) != f"{_text(seq or '0')}-0":
+            taken = write_snapshot(redis, symbol)["stream_id"]
+            written += 1
+        trimmed += keeper.trim_stream(symbol, _text(taken))
+    return {"snapshots": written, "entries_trimmed": trimmed, "feed_trimmed": keeper.trim_feeds()}
 
 
 def write_scheduler_heartbeat(redis) -> int:

@@ -24,3 +24,26 @@ def holder(redis, name: str) -> str | None:
     """The token holding the lease, if any (for tests and operators)."""
     value = redis.get(keys.lease(name))
     return value.decode() if isinstance(value, bytes) else value
+
+
+# Compare-and-set on the token, so a holder whose lease ran out cannot touch the next one's.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def renew(redis, name: str, token: str, period_ms: int) -> bool:
+    """Extend a lease this caller holds by ``period_ms`` from now; False if it was lost."""
+    return bool(redis.eval(_RENEW, 1, keys.lease(name), token, max(1, int(period_ms))))
+
+
+def release(redis, name: str, token: str) -> bool:
+    """Give a lease back early (the next holder need not wait for it to run out)."""
+    return bool(redis.eval(_RELEASE, 1, keys.lease(name), token))

@@ -15,10 +15,18 @@ from redis.retry import Retry
 from engine.cluster import is_cluster_url
 from engine.config import Settings
 
-# Jobs go to ENGINE; DEFAULT is also listened to so `rq enqueue`-style ad hoc jobs run too.
+# Each kind of work has its own queue and worker process, so that none waits behind another:
+# the expiry sweep, the fan-out of events, webhook deliveries (slow receivers), and the rest
+# (heartbeat, retention, snapshots). DEFAULT is also listened to so `rq enqueue`-style ad hoc
+# jobs run too.
 ENGINE_QUEUE = "engine"
 DEFAULT_QUEUE = "default"
-QUEUES = (ENGINE_QUEUE, DEFAULT_QUEUE)
+EXPIRY_QUEUE = "expiry"
+EVENTS_QUEUE = "events"
+WEBHOOKS_QUEUE = "webhooks"
+QUEUES = (EXPIRY_QUEUE, EVENTS_QUEUE, WEBHOOKS_QUEUE, ENGINE_QUEUE, DEFAULT_QUEUE)
+# The worker processes `python worker.py` starts: the queues each one listens to.
+WORKER_GROUPS = ((EXPIRY_QUEUE,), (EVENTS_QUEUE,), (WEBHOOKS_QUEUE,), (ENGINE_QUEUE, DEFAULT_QUEUE))
 
 # A worker heartbeats every WORKER_TTL - 15 s while idle (RQ's dequeue timeout): one silent
 # for longer than WORKER_TTL is dead, whatever its registration says (RQ's default is 420 s).

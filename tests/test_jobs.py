@@ -10,7 +10,13 @@ from rq.cron import CronScheduler
 
 from engine import jobs, keys, leases
 from engine.context import EngineContext
-from engine.queues import ENGINE_QUEUE
+from engine.queues import (
+    ENGINE_QUEUE,
+    EVENTS_QUEUE,
+    EXPIRY_QUEUE,
+    WEBHOOKS_QUEUE,
+    WORKER_GROUPS,
+)
 from engine.symbols import SymbolRegistry
 
 
@@ -41,10 +47,11 @@ def test_housekeeping_runs_once_per_period(r, job_context):
     registry.add("BTC-USD", "0.01", "0.0001")
     registry.add("ETH-USD", "0.01", "0.001")
     registry.set_status("ETH-USD", "halted")
-    assert jobs.housekeeping() == {"symbols": 2, "halted": 1}
+    done = {"symbols": 2, "halted": 1, "orders_removed": 0, "trades_removed": 0}
+    assert jobs.housekeeping() == done
     assert jobs.housekeeping() is None  # a second scheduler's copy: does nothing
     time.sleep(jobs.HOUSEKEEPING_PERIOD_MS / 1000 + 0.05)
-    assert jobs.housekeeping() == {"symbols": 2, "halted": 1}
+    assert jobs.housekeeping() == done
 
 
 def test_scheduler_heartbeat_records_redis_time_and_expires(r, job_context):
@@ -67,10 +74,18 @@ def test_jobs_run_in_an_rq_worker_and_twice_enqueued_work_happens_once(r, rq_r, 
     assert r.exists(keys.SCHEDULER_HEARTBEAT)
 
 
-def test_cron_config_registers_every_periodic_job_each_second(rq_r):
+def test_cron_config_registers_every_periodic_job_on_its_queue(rq_r):
     scheduler = CronScheduler(connection=rq_r)
     scheduler.load_config_from_file("engine.cron")
-    registered = {job.func_name: job for job in scheduler.get_jobs()}
-    assert set(registered) == {"engine.jobs.scheduler_heartbeat", "engine.jobs.housekeeping"}
-    for job in registered.values():
-        assert job.interval == 1 and job.queue_name == ENGINE_QUEUE
+    registered = {job.func_name: (job.queue_name, job.interval) for job in scheduler.get_jobs()}
+    assert registered == {
+        "engine.jobs.scheduler_heartbeat": (ENGINE_QUEUE, 1),
+        "engine.jobs.housekeeping": (ENGINE_QUEUE, 1),
+        "engine.jobs.snapshots": (ENGINE_QUEUE, jobs.SNAPSHOT_PERIOD_S),
+        "engine.jobs.expiry_sweep": (EXPIRY_QUEUE, 1),
+        "engine.jobs.fan_out": (EVENTS_QUEUE, 1),
+        "engine.jobs.deliver_webhooks": (WEBHOOKS_QUEUE, 1),
+    }
+    # Every queue a job goes to has a worker process listening to it.
+    listened = {q for group in WORKER_GROUPS for q in group}
+    assert {queue for queue, _ in registered.values()} <= listened

@@ -18,6 +18,7 @@ from engine.config import Settings
 from engine.connection import make_redis
 from engine.errors import Unavailable
 from engine.health import health
+from engine.queues import WORKER_GROUPS
 from tests.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,9 @@ def test_worker_and_scheduler_make_health_ok_and_stop_cleanly(redis_url):
         body = wait_for(
             lambda: (h := health(r, rq_r))["status"] == "ok" and h, 20, "health to be ok"
         )
-        assert body == {"status": "ok", "redis": "ok", "workers": 1, "scheduler": "ok"}
+        assert body == {
+            "status": "ok", "redis": "ok", "workers": len(WORKER_GROUPS), "scheduler": "ok"
+        }
         # The heartbeat job went scheduler -> queue -> worker -> Redis.
         wait_for(lambda: r.exists(keys.SCHEDULER_HEARTBEAT), 10, "the heartbeat job")
         wait_for(lambda: r.exists(keys.lease("housekeeping")), 10, "the housekeeping job")
@@ -139,7 +142,7 @@ def test_the_worker_rides_out_a_redis_restart(tmp_path):
         body = wait_for(
             lambda: (h := health(r, rq_r))["status"] == "ok" and h, 40, "health to recover"
         )
-        assert body["workers"] == 1
+        assert body["workers"] == len(WORKER_GROUPS)
         assert worker.poll() is None and scheduler.poll() is None
     finally:
         worker_rc = stop(worker, 40)
