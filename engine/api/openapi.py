@@ -15,6 +15,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from engine import event_models as em
 from engine import models as m
 
 API_PREFIX = "/api/v1"
@@ -94,7 +95,26 @@ OPERATIONS: tuple[Operation, ...] = (
         "get", "/fills", "The account's fills, newest first", m.FillList, private=True,
         query=m.FillsQuery,
     ),
-    # GET /events and PUT/DELETE /account/webhook: their own issue adds their rows here.
+    Operation(
+        "get", "/events", "The account's order events, oldest first (long poll)", em.EventList,
+        private=True, query=em.EventsQuery,
+        description="The events after the cursor `after`, oldest first. With `wait` (seconds, "
+        "0-30) and no event yet, the answer waits for the first one or for the end of the "
+        "wait. Pass `next_cursor` as `after` to read on.",
+    ),
+    Operation(
+        "put", "/account/webhook", "Set the account's webhook", em.Webhook, private=True,
+        body=em.WebhookRequest,
+        description="The workers then POST each event of the account to `url`, signed with "
+        "X-Signature: sha256=<hex HMAC-SHA256 of the body with the secret> and X-Event-Id; "
+        "anything but a 2xx is retried after 1, 2, 4 ... seconds (at most 60) for 24 h, one "
+        "event of an order after the other. The secret stays the same unless "
+        "`rotate_secret` is true.",
+    ),
+    Operation(
+        "delete", "/account/webhook", "Stop the account's webhook deliveries", None,
+        status=204, private=True,
+    ),
     Operation(
         "get", "/book/{symbol}", "The book by price level, best first", m.Book,
         query=m.BookQuery, errors=(404,),
@@ -161,6 +181,8 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             }
         },
     }
+    if op.status == 204:  # No Content: no body to describe
+        out["responses"]["204"] = {"description": "Done; no body."}
     if op.description:
         out["description"] = op.description
     for status, description in op.extra_responses.items():
