@@ -6,6 +6,8 @@
 #                demo symbols and accounts (keys in var/demo.key, var/demo2.key), then the
 #                Procfile with honcho (web on port 8000)
 #   make stop    stops that Redis
+#   make cluster the same on a local 3-master Redis Cluster (127.0.0.1:7001-7003, AOF, data in
+#                var/cluster/; RQ on the project's Redis, database 1); `make cluster-stop`
 #   make test    setup, then the whole test suite (it starts its own redis-server)
 #   make bench   setup (and wrk, via apt-get, if missing), then the benchmark: its own Redis,
 #                the table in docs/performance.md and var/bench/latest.json (BENCH_ARGS=...)
@@ -24,6 +26,9 @@ RUN_PORT := 8000
 REDIS_PORT := 6390
 RUN_REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
 FLASK := $(BIN)/flask --app app
+CLUSTER_PORTS := 7001-7003
+CLUSTER_URL := redis+cluster://127.0.0.1:7001
+CLUSTER_RQ_URL := redis://127.0.0.1:$(REDIS_PORT)/1
 # `demo` (var/demo.key) and a second account to trade with in the README's walkthrough.
 DEMO_ACCOUNTS := demo demo2
 
@@ -31,10 +36,45 @@ DEMO_ACCOUNTS := demo demo2
 # packages already there).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup redis-server run stop test bench lint format
+.PHONY: help setup redis-server run stop cluster cluster-stop test bench lint format
+
+# Starts the project's own Redis (redis.conf) unless it already runs.
+define start_redis
+	@mkdir -p var/redis
+	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
+		echo "Redis already runs on 127.0.0.1:$(REDIS_PORT)"; \
+	else \
+		echo "Starting Redis on 127.0.0.1:$(REDIS_PORT) (data in var/redis)"; \
+		redis-server redis.conf; \
+		for i in $$(seq 100); do \
+			redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; \
+		done; \
+		redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
+			echo "Redis did not start; var/redis/redis.log says:" >&2; \
+			tail -n 20 var/redis/redis.log >&2 || true; exit 1; }; \
+	fi
+endef
+
+# $(call seed_demo,REDIS_URL): the demo symbols, and the demo accounts with new keys in var/.
+define seed_demo
+	@export REDIS_URL=$(1); umask 077; \
+	$(FLASK) symbols add BTC-USD --tick-size 0.01 --lot-size 0.0001 >/dev/null; \
+	$(FLASK) symbols add ETH-USD --tick-size 0.01 --lot-size 0.001 >/dev/null; \
+	for name in $(DEMO_ACCOUNTS); do \
+		if $(FLASK) accounts rotate-key $$name >var/$$name.json 2>/dev/null; then \
+			echo "Demo account $$name: new key in var/$$name.key"; \
+		else \
+			$(FLASK) accounts create $$name >var/$$name.json; \
+			echo "Demo account $$name created: key in var/$$name.key"; \
+		fi; \
+		$(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' \
+			<var/$$name.json >var/$$name.key; \
+		rm -f var/$$name.json; \
+	done
+endef
 
 help:
-	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP) redis-server
 
@@ -65,36 +105,25 @@ redis-server:
 	fi
 
 run: setup
-	@mkdir -p var/redis
-	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
-		echo "Redis already runs on 127.0.0.1:$(REDIS_PORT)"; \
-	else \
-		echo "Starting Redis on 127.0.0.1:$(REDIS_PORT) (data in var/redis)"; \
-		redis-server redis.conf; \
-		for i in $$(seq 100); do \
-			redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; \
-		done; \
-		redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
-			echo "Redis did not start; var/redis/redis.log says:" >&2; \
-			tail -n 20 var/redis/redis.log >&2 || true; exit 1; }; \
-	fi
-	@export REDIS_URL=$(RUN_REDIS_URL); umask 077; \
-	$(FLASK) symbols add BTC-USD --tick-size 0.01 --lot-size 0.0001 >/dev/null; \
-	$(FLASK) symbols add ETH-USD --tick-size 0.01 --lot-size 0.001 >/dev/null; \
-	for name in $(DEMO_ACCOUNTS); do \
-		if $(FLASK) accounts rotate-key $$name >var/$$name.json 2>/dev/null; then \
-			echo "Demo account $$name: new key in var/$$name.key"; \
-		else \
-			$(FLASK) accounts create $$name >var/$$name.json; \
-			echo "Demo account $$name created: key in var/$$name.key"; \
-		fi; \
-		$(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' \
-			<var/$$name.json >var/$$name.key; \
-		rm -f var/$$name.json; \
-	done
+	$(start_redis)
+	$(call seed_demo,$(RUN_REDIS_URL))
 	@echo "API on http://localhost:$(RUN_PORT)/api/v1 (Ctrl-C stops it; 'make stop' stops Redis)"
 	@export REDIS_URL=$(RUN_REDIS_URL) PATH="$(CURDIR)/$(BIN):$$PATH"; \
 	exec $(BIN)/honcho start -p $(RUN_PORT)
+
+# The same on a local 3-master Redis Cluster (daemonized nodes, AOF, data in var/cluster/);
+# RQ keeps the project's own Redis (database 1 of redis.conf's), as RQ needs a standalone one.
+cluster: setup
+	$(start_redis)
+	@$(BIN)/python -m tools.local_cluster start --ports $(CLUSTER_PORTS) --dir var/cluster
+	$(call seed_demo,$(CLUSTER_URL))
+	@echo "API on http://localhost:$(RUN_PORT)/api/v1 over the cluster (Ctrl-C stops it; 'make cluster-stop' stops Redis)"
+	@export REDIS_URL=$(CLUSTER_URL) RQ_REDIS_URL=$(CLUSTER_RQ_URL) PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	exec $(BIN)/honcho start -p $(RUN_PORT)
+
+cluster-stop:
+	@$(BIN)/python -m tools.local_cluster stop --ports $(CLUSTER_PORTS) --dir var/cluster
+	@$(MAKE) --no-print-directory stop
 
 stop:
 	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
