@@ -260,6 +260,23 @@ class BooksMachine(RuleBasedStateMachine):
             _check_log(events, orders)
             result = replay_symbol(self.r, s, BOOK_SETTINGS)
             assert result["ok"], result["differences"]
+        for account in ACCOUNTS:
+            for status in (None, "open", "filled", "killed"):
+                assert self._pages(self.engine.list_orders, account, status) == (
+                    self.ref.list_orders(account, None, status)
+                )
+            assert self._pages(self.engine.list_fills, account, None) == self.ref.list_fills(
+                account
+            )
+
+    def _pages(self, list_call, account, arg, limit=7):
+        """Every item of a paginated Engine list, following next_cursor."""
+        items, cursor = [], None
+        while True:
+            page, cursor = list_call(account, list(SYMBOLS), arg, limit, cursor)
+            items += page
+            if cursor is None:
+                return items
 
 
 def _check_log(events, orders) -> None:
