@@ -170,9 +170,11 @@ if not killReason then
 end
 
 o.updated = now
+local record -- the order's final record, encoded once for HSET and the reply
 if o.filled >= qty then
   o.status = 'f'
-  redis.call('HSET', ordersKey, member, enc(o))
+  record = enc(o)
+  redis.call('HSET', ordersKey, member, record)
   finalize(o, member, false)
 elseif killReason then
   if o.filled > 0 then o.status = 'p' end
@@ -189,7 +191,8 @@ else
   elseif maxAgeUs > 0 then
     redis.call('RPUSH', gtcKey, member)
   end
-  redis.call('HSET', ordersKey, member, enc(o))
+  record = enc(o)
+  redis.call('HSET', ordersKey, member, record)
 end
 
 -- The accepted entry also says how the placement ended (e/p/f/k), for the status fan-out.
@@ -197,5 +200,5 @@ acceptEntry[#acceptEntry + 1] = 'st'
 acceptEntry[#acceptEntry + 1] = o.status
 flush_writes()
 save_meta()
-out[3] = enc(o)
+out[3] = record or enc(o)
 return out

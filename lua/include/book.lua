@@ -52,17 +52,15 @@ local function save_meta()
   redis.call('HSET', metaKey, 'seq', F(seq), 'last_us', F(now))
 end
 
+-- One pattern match (not a gmatch loop): records are decoded once per order the script meets.
+local DEC = '^' .. string.rep('([^|]*)|', 14) .. '(.*)$'
 local function dec(s)
-  local t, i = {}, 1
-  for v in string.gmatch(s, '([^|]*)|?') do
-    t[i] = v
-    i = i + 1
-    if i > 15 then break end
-  end
+  local acct, side, otype, tif, price, qty, filled, status, reason, created, updated, expires,
+    post, stp, coid = string.match(s, DEC)
   return {
-    acct = t[1], side = t[2], type = t[3], tif = t[4], price = t[5], qty = tonumber(t[6]),
-    filled = tonumber(t[7]), status = t[8], reason = t[9], created = tonumber(t[10]),
-    updated = tonumber(t[11]), expires = t[12], post = t[13], stp = t[14], coid = t[15],
+    acct = acct, side = side, type = otype, tif = tif, price = price, qty = tonumber(qty),
+    filled = tonumber(filled), status = status, reason = reason, created = tonumber(created),
+    updated = tonumber(updated), expires = expires, post = post, stp = stp, coid = coid,
   }
 end
 
