@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
+from engine.check import check_symbol
 from engine.errors import ClientOrderIdConflict, SymbolHalted
+from engine.keys import symbol_keys
 
 MAX = 10**12  # the largest price (ticks) and quantity (lots) the API accepts
 
@@ -111,3 +113,15 @@ def test_a_replay_on_a_halted_symbol_still_answers(book):
     assert book.submit("ann", req).order.id == first.id
     with pytest.raises(SymbolHalted):
         book.submit("ann", book.request("buy", 1, 100, coid="other"))
+
+
+def test_gtd_at_the_latest_expires_at_the_api_accepts(book):
+    """2^53 - 1 µs (the year 2255), engine/clock.py's bound: the deadline stays exact."""
+    latest = 2**53 - 1
+    o = book.place("ann", "buy", 1, 100, tif="GTD", expires_at=latest)
+    assert (o.status, o.expires_at) == ("enqueued", latest)
+    assert book.get("ann", o.id).expires_at == latest
+    assert book.expire() == (0, 0, False, [])
+    if book.kind == "redis":
+        assert book.r.zscore(symbol_keys("BTC-USD").gtd, "%016d" % o.sequence) == latest
+        assert check_symbol(book.r, "BTC-USD") == []
