@@ -53,19 +53,6 @@ def redis_server(tmp_path_factory) -> RedisServer:
     raise RuntimeError(f"could not start redis-server: {last_error}")
 
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory):
-    """A real 3-master Redis Cluster (AOF everysec) for the session: tests/test_cluster*.py."""
-    from tools.local_cluster import LocalCluster, free_ports
-
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), free_ports(3))
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """URL of the test Redis, emptied before the test."""

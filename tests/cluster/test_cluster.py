@@ -1,8 +1,7 @@
 """Redis Cluster: symbols spread over the masters, nothing assumes one node, a master restart.
 
-A real 3-master cluster (tools/local_cluster.py, AOF everysec) is started once for the
-session by the ``redis_cluster`` fixture; the app and the CLI run on its
-``redis+cluster://`` URL. The unmarked tests at the top need no cluster.
+A real 3-master cluster is started once for the session (tests/cluster/conftest.py); the
+app and the CLI run on its ``redis+cluster://`` URL. The unmarked tests at the top need none.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from engine.symbols import SymbolRegistry
 from tests.redis_server import free_port
 
 API = "/api/v1"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 cluster = pytest.mark.cluster
 
 # Eight symbols whose slots fall on all three masters of an evenly split cluster.
@@ -90,13 +90,6 @@ def test_an_unreachable_cluster_is_a_fast_503_and_a_cli_error():
 
 
 # -- against the cluster -------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_url(redis_cluster) -> str:
-    """The cluster's URL, every master emptied before the test."""
-    redis_cluster.flushall()
-    return redis_cluster.url
 
 
 @pytest.fixture
@@ -342,11 +335,15 @@ def test_rq_processes_refuse_a_cluster(redis_cluster, kind):
 
 
 @cluster
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 def test_the_procfile_runs_on_the_cluster_with_rq_on_its_own_redis(
     redis_cluster, redis_server, r, symbols
 ):
-    """What `make cluster` does after seeding: honcho, books on the cluster, RQ standalone."""
+    """What `make cluster` does after seeding: honcho, books on the cluster, RQ standalone.
+
+    The workers' jobs run against the cluster: a GTD order is expired by the sweep, and the
+    fan-out delivers every order's events to the account's feed (GET /events, long poll).
+    """
     rq = redis_lib.Redis(port=redis_server.port)
     rq.flushall()
     key = accounts.create(r, "carol")["api_key"]
@@ -361,11 +358,11 @@ def test_the_procfile_runs_on_the_cluster_with_rq_on_its_own_redis(
     )
     base = f"http://127.0.0.1:{port}/api/v1"
 
-    def request(path, body=None):
+    def request(path, body=None, timeout=5):
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "X-API-Key": key}
         req = urllib.request.Request(base + path, data=data, headers=headers)
-        with urllib.request.urlopen(req, timeout=5) as response:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
             return json.load(response)
 
     def healthy():
@@ -379,11 +376,30 @@ def test_the_procfile_runs_on_the_cluster_with_rq_on_its_own_redis(
         while not healthy():
             assert time.monotonic() < deadline, "GET /health never said ok"
             time.sleep(0.2)
-        for symbol in symbols:
-            assert request("/orders", {"symbol": symbol, "side": "buy", "price": "1",
-                                       "quantity": "1"})["status"] == "enqueued"  # fmt: skip
-        assert len(request("/orders?status=open")["orders"]) == 8
-        assert r.exists(keys.lease("housekeeping"))  # the jobs run against the cluster
+        ids = {
+            request("/orders", {"symbol": s, "side": "buy", "price": "1", "quantity": "1"})["id"]
+            for s in symbols
+        }
+        expires = datetime.now(UTC) + timedelta(seconds=1)
+        gtd = request("/orders", {
+            "symbol": "SOL-USD", "side": "sell", "price": "900", "quantity": "1",
+            "time_in_force": "GTD", "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        })  # fmt: skip
+        assert len(request("/orders?status=open")["orders"]) == 9
+        seen: dict[str, list[str]] = {}
+        cursor = None
+        deadline = time.monotonic() + 30
+        everything = {**{i: ["order.enqueued"] for i in ids},
+                      gtd["id"]: ["order.enqueued", "order.killed"]}  # fmt: skip
+        while seen != everything:
+            assert time.monotonic() < deadline, f"the feed never showed every event: {seen}"
+            query = "/events?wait=5" + (f"&after={cursor}" if cursor else "")
+            page = request(query, timeout=10)
+            for event in page["events"]:
+                seen.setdefault(event["order"]["id"], []).append(event["type"])
+                if event["type"] == "order.killed":
+                    assert event["order"]["kill_reason"] == "expired"
+            cursor = page["next_cursor"]
     finally:
         honcho.send_signal(signal.SIGINT)
         try:
