@@ -7,7 +7,8 @@
     ARGV[2]  the most orders to kill in this call
   Output:
     {killed_expired, killed_max_age, more, lateness_us...}
-      more = 1 when due orders are left for another call; lateness per kill (now - deadline)
+      more = 1 when due orders may be left for another call (the budget ran out, or the
+      max-age sweep reached its scan bound first); lateness per kill (now - deadline)
   Each candidate is re-checked here: an order filled or cancelled first is left alone.
 ]]
 local maxAgeUs, budget = tonumber(ARGV[1]) * 1000000, tonumber(ARGV[2])
@@ -34,10 +35,10 @@ budget = budget - expired
 
 -- Max age: GTC orders in acceptance order; created time never decreases along the list.
 -- Entries of orders that are final already are dropped as the sweep passes them.
-local scanned = 0
+local scanned, finished = 0, false
 while scanned < 10 * budget + 1000 do
   local head = redis.call('LRANGE', gtcKey, 0, 63)
-  if #head == 0 then break end
+  if #head == 0 then finished = true break end
   local popped, stop = 0, false
   for _, member in ipairs(head) do
     local raw = redis.call('HGET', ordersKey, member)
@@ -56,8 +57,10 @@ while scanned < 10 * budget + 1000 do
   end
   if popped > 0 then redis.call('LTRIM', gtcKey, popped, -1) end
   scanned = scanned + popped
-  if stop then break end
+  if stop then finished = true break end
 end
+-- Stopped by the scan bound: due orders may still wait behind the entries not yet passed.
+if not finished then more = 1 end
 
 if expired + aged > 0 then
   flush_writes()
