@@ -234,3 +234,17 @@ def test_post_only_is_killed_by_a_due_order_too(book):
     book.place("ann", "sell", 1, 100, tif="GTD", expires_at=book.now() + 50_000)
     book.advance(100_000)
     assert book.place("bob", "buy", 1, 100, post_only=True).kill_reason == "post_only"
+
+
+def test_expire_says_more_while_passed_entries_may_hide_due_orders(redis_book):
+    """The max-age sweep passes at most 10 x budget + 1000 list entries per call: when it
+    stops there, it must say `more`, or a sweep would stop with due orders left."""
+    book = redis_book
+    book.configure(order_max_age=1)
+    book.place_many("ann", [book.request("sell", 1, 100) for _ in range(1100)])
+    book.place("bob", "buy", 1100, type="market")  # 1100 finished entries in the GTC list
+    due = book.place("ann", "sell", 1, 100)
+    book.advance(1_000_000)
+    assert book.expire(budget=1) == (0, 0, True, [])  # passed 1010 entries, more to look at
+    assert book.expire(budget=1)[:3] == (0, 1, False)
+    assert book.get("ann", due.id).kill_reason == "max_age"
