@@ -409,3 +409,20 @@ def test_the_procfile_runs_on_the_cluster_with_rq_on_its_own_redis(
             raise
     for kind in ("web", "worker", "scheduler"):
         assert f"{kind}.1 stopped" in output, output[-3000:]
+
+
+@cluster
+@pytest.mark.timeout(120)
+def test_the_cluster_benchmark_spreads_8_symbols_over_3_nodes_and_a_hot_one_over_1(
+    tmp_path, monkeypatch
+):
+    """`python -m bench.cluster` in miniature (its figures are not checked: a smoke test)."""
+    import bench.cluster
+
+    monkeypatch.setattr(bench.cluster, "OUT", tmp_path / "cluster.json")
+    args = ["--orders", "240", "--clients", "2", "--depth", "8", "--repeat", "1", "--no-doc"]
+    assert bench.cluster.main(args) == 0
+    runs = json.loads((tmp_path / "cluster.json").read_text())["runs"]
+    assert [run["orders"] for rs in runs.values() for run in rs] == [238] * 4
+    assert all(calls > 0 for calls in runs["3-master cluster"][0]["node_calls"])
+    assert sorted(runs["3-master cluster, one hot symbol"][0]["node_calls"])[:2] == [0, 0]
