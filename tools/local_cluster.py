@@ -1,8 +1,9 @@
 """A local Redis Cluster of N masters on 127.0.0.1, for `make cluster`, the tests and the bench.
 
 Each node is Debian's ``redis-server`` with its own directory (``<dir>/<port>/``: its
-``nodes.conf``, AOF, log and pid file), AOF on with ``appendfsync everysec``, and
-``cluster-require-full-coverage no`` so a node that is down stops only its own symbols.
+``nodes.conf``, AOF, log and pid file), AOF on with ``appendfsync everysec``,
+``cluster-require-full-coverage no`` so a node that is down stops only its own symbols, and
+redis.conf's data-encoding settings.
 Starting an existing cluster again reuses its directories: the nodes find each other from
 their ``nodes.conf`` and reload their data from the AOF.
 
@@ -26,7 +27,19 @@ from pathlib import Path
 import redis
 
 SLOTS = 16384
+REDIS_CONF = Path(__file__).resolve().parent.parent / "redis.conf"
 BUS_OFFSET = 10000  # a node also listens on its port + 10000 for the cluster bus
+
+
+def encoding_options(conf: Path = REDIS_CONF) -> list[str]:
+    """redis.conf's data-encoding settings (*-max-listpack-*, *-max-intset-*) as options, so
+    a cluster node stores a book as `make run`'s Redis does (and costs the same per order)."""
+    options: list[str] = []
+    for line in conf.read_text().splitlines() if conf.exists() else []:
+        name, _, value = line.strip().partition(" ")
+        if "-max-listpack-" in name or "-max-intset-" in name:
+            options += [f"--{name}", value.strip()]
+    return options
 
 
 def node_config(
@@ -51,6 +64,7 @@ def node_config(
         "--logfile", "redis.log",
         "--pidfile", "redis.pid",
         "--daemonize", "yes" if daemonize else "no",
+        *encoding_options(),
     ]  # fmt: skip
 
 
