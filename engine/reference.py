@@ -215,7 +215,8 @@ class ReferenceBook:
         """Kill due resting orders: (expired, max_age, more_left, lateness_us list).
 
         As lua/expire.lua: GTD orders by deadline (then sequence) first, then GTC orders in
-        acceptance order, at most `budget` kills in all.
+        acceptance order, at most `budget` kills in all. (The script also says more_left
+        when it stopped at its scan bound over stale list entries, which this book has not.)
         """
         s = self.symbols.get(symbol)
         if s is None:

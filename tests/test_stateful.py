@@ -92,6 +92,7 @@ class BooksMachine(RuleBasedStateMachine):
         self.ids: list[str] = []
         self.last_req: dict[str, PlaceRequest] = {}
         self.seq = dict.fromkeys(SYMBOLS, 0)
+        self.steps = 0
 
     @initialize()
     def start(self) -> None:
@@ -226,6 +227,14 @@ class BooksMachine(RuleBasedStateMachine):
         assert snap["orders"] == len(self.ref.resting(symbol))
 
     # -- after every step ------------------------------------------------------------------
+
+    @invariant()
+    def whole_state_checked_now_and_then(self):
+        """check_symbol reads every key: every 10th step, and at the end."""
+        self.steps += 1
+        if self.steps % 10 == 0:
+            for s in SYMBOLS:
+                assert check_symbol(self.r, s, BOOK_SETTINGS.order_max_age) == []
 
     @invariant()
     def books_equal(self):
