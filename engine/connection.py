@@ -12,6 +12,9 @@ import redis
 from engine.cluster import ClusterClient, is_cluster_url, make_cluster_client
 from engine.config import Settings
 
+POOL_SIZE = 64  # connections per client and process
+POOL_WAIT = 1.0  # seconds a command waits for a free connection before a ConnectionError (503)
+
 
 def make_redis(
     settings: Settings, url: str | None = None, **overrides
@@ -32,4 +35,11 @@ def make_redis(
     url = url or settings.redis_url
     if is_cluster_url(url):
         return make_cluster_client(url, **options)
-    return redis.Redis.from_url(url, **options)
+    # The web's gevent worker runs far more requests at once than a pool has connections (200
+    # open streams starting together): wait a moment for a free one rather than fail at once.
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **options
+    )
+    client = redis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client
