@@ -1,0 +1,406 @@
+"""Live market data as Server-Sent Events: a book snapshot, then updates as they happen.
+
+The events of ``GET /api/v1/stream?symbol=S`` (each ``data`` is one JSON object):
+
+- ``snapshot`` (id = its sequence): the book as ``GET /book`` gives it, ``depth`` levels a side.
+- ``update`` (id = its sequence): ``{"symbol", "prev", "sequence", "trades", "bids", "asks"}``:
+  the trades with a sequence after ``prev`` (oldest first, as ``GET /trades`` shows them) and
+  every price level that changed after ``prev``, as ``[price, quantity, orders]`` at
+  ``sequence`` (quantity zero and 0 orders: the level is gone). Levels carry values, not
+  differences: a book at any sequence from ``prev`` to ``sequence`` becomes the book at
+  ``sequence`` by setting them. A client whose book is older than ``prev`` missed something
+  and re-syncs (reconnects without Last-Event-ID, or reads ``GET /book``).
+- comment lines (``: heartbeat``) every ``HEARTBEAT`` seconds, so that idle streams stay open
+  through proxies and a dead client is noticed.
+
+Every id is the symbol's sequence after the event, so ``Last-Event-ID`` is always a point the
+client's book was complete at: a reconnect with it gets one update from there when the event
+stream still holds every entry after it, else a new snapshot.
+
+One ``Feed`` per symbol and web process reads the symbol's event stream (XREAD BLOCK on its own
+client, whose socket timeout exceeds the block time), turns each batch into one update with
+lua/book_changes.lua (the trades and the levels' values, at one sequence, in one atomic call)
+and hands the same encoded bytes to every open stream of the symbol: N streams cost one Redis
+reader and one encoding, not N. Under load a feed sends at most one update per ``COALESCE``
+seconds, so a busy book does not cost a write per stream per order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import orjson
+from redis.exceptions import RedisError
+
+from engine.clock import format_time
+from engine.connection import make_redis
+from engine.keys import symbol_keys
+from engine.money import format_amount
+from engine.orders import BookView
+from engine.scripts import source
+from engine.symbols import SymbolSpec
+from engine.views import book_view
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 5000  # one XREAD BLOCK; the reader's socket timeout is this plus READER_MARGIN
+READER_MARGIN = 5.0
+COALESCE = 0.05  # seconds: at most one update per symbol and process per this, under load
+HEARTBEAT = 15.0  # seconds between comment lines on an idle stream
+WAKE = 1.0  # seconds a stream waits at most before it looks at the shutdown flag again
+IDLE_STOP = 30.0  # seconds a feed without streams lives on before its reader stops
+MAX_BATCH = 10_000  # entries one update may cover (feed or resume); more: a snapshot
+QUEUE_SIZE = 1000  # updates a slow stream may have waiting before it catches up on its own
+RETRY_MS = 1000  # the reconnection delay the stream asks EventSource for
+
+_STOPPING = threading.Event()  # the server is shutting down: streams end (the client reconnects)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What lua/book_changes.lua answered: trades after `prev` and levels touched since."""
+
+    prev: int
+    sequence: int
+    trades: list[tuple[int, int, int, str, int]]  # (seq, ticks, lots, taker b/s, time_us)
+    bids: list[tuple[int, int, int]]  # (ticks, lots, orders) now; 0 lots: gone
+    asks: list[tuple[int, int, int]]
+
+
+class BookChanges:
+    """lua/book_changes.lua on one client."""
+
+    def __init__(self, redis) -> None:
+        self._script = redis.register_script(source("book_changes"))
+
+    def read(self, symbol: str, after: int, max_entries: int = MAX_BATCH) -> Optional[Changes]:
+        """What changed after sequence `after`, or None when a snapshot is needed instead."""
+        k = symbol_keys(symbol)
+        res = self._script(
+            keys=[k.meta, k.level_sizes, k.events, k.orders],
+            args=[str(after), str(after), str(max_entries)],
+        )
+        if int(res[0]) < 0:
+            return None
+        ntrades = int(res[1])
+        end = 2 + 5 * ntrades
+        trades = [
+            (int(res[i]), int(res[i + 1]), int(res[i + 2]), res[i + 3], int(res[i + 4]))
+            for i in range(2, end, 5)
+        ]
+        bids, asks = [], []
+        for i in range(end, len(res), 4):
+            level = (int(res[i + 1]), int(res[i + 2]), int(res[i + 3]))
+            (bids if res[i] == "b" else asks).append(level)
+        bids.sort(key=lambda lv: -lv[0])
+        asks.sort(key=lambda lv: lv[0])
+        return Changes(after, int(res[0]), trades, bids, asks)
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def sse(event: str, event_id: Optional[int], data: Any) -> bytes:
+    """One Server-Sent Event: `event`, `id`, one `data` line of compact JSON."""
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def heartbeat() -> bytes:
+    return f": heartbeat {format_time(time.time_ns() // 1000)}\n\n".encode()
+
+
+def update_data(spec: SymbolSpec, changes: Changes, trades_after: Optional[int] = None) -> dict:
+    """The JSON of an update (only the trades after `trades_after` if given)."""
+    tick, lot, symbol = spec.tick, spec.lot, spec.symbol
+    after = changes.prev if trades_after is None else trades_after
+    return {
+        "symbol": symbol,
+        "prev": changes.prev,
+        "sequence": changes.sequence,
+        "trades": [
+            {
+                "id": f"{symbol}:{seq}",
+                "symbol": symbol,
+                "price": format_amount(price, tick),
+                "quantity": format_amount(qty, lot),
+                "taker_side": "buy" if side == "b" else "sell",
+                "sequence": seq,
+                "created_at": format_time(ts),
+            }
+            for seq, price, qty, side, ts in changes.trades
+            if seq > after
+        ],
+        "bids": [[format_amount(p, tick), format_amount(q, lot), n] for p, q, n in changes.bids],
+        "asks": [[format_amount(p, tick), format_amount(q, lot), n] for p, q, n in changes.asks],
+    }
+
+
+def snapshot_event(spec: SymbolSpec, book: BookView) -> bytes:
+    return sse("snapshot", book.sequence, book_view(spec, book))
+
+
+# -- one reader per symbol and process -------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One update the feed read: the same encoded bytes go to every stream that is at `prev`."""
+
+    changes: Changes
+    payload: bytes
+
+
+RESYNC = object()  # the feed could not say what changed: every stream takes a snapshot
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
+    overflowed: bool = False
+
+
+class Feed:
+    """Reads one symbol's event stream while streams are open and fans updates out to them."""
+
+    def __init__(self, hub: StreamHub, spec: SymbolSpec) -> None:
+        self.hub = hub
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._subscribers: set[Subscriber] = set()
+        self._running = False
+        self._idle_since = time.monotonic()
+        self.position: Optional[int] = None  # the sequence the last update read reached
+
+    def subscribe(self) -> Subscriber:
+        sub = Subscriber()
+        with self._lock:
+            self._subscribers.add(sub)
+            if not self._running:
+                self._running = True
+                threading.Thread(
+                    target=self._run, name=f"feed-{self.spec.symbol}", daemon=True
+                ).start()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.discard(sub)
+            if not self._subscribers:
+                self._idle_since = time.monotonic()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def _broadcast(self, item: Any) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            try:
+                sub.queue.put_nowait(item)
+            except queue.Full:
+                sub.overflowed = True  # it catches up from its own position when it reads
+
+    def _should_stop(self) -> bool:
+        with self._lock:
+            if self._subscribers or time.monotonic() - self._idle_since < IDLE_STOP:
+                return False
+            self._running = False
+            self.position = None  # a later start reads the sequence afresh
+            return True
+
+    def _run(self) -> None:
+        k = symbol_keys(self.spec.symbol)
+        settings = self.hub.settings
+        reader = make_redis(settings, socket_timeout=BLOCK_MS / 1000 + READER_MARGIN)
+        try:
+            while not self._should_stop():
+                try:
+                    if self.position is None:
+                        self.position = int(self.hub.redis.hget(k.meta, "seq") or 0)
+                    reply = reader.xread({k.events: f"{self.position}-0"}, count=1, block=BLOCK_MS)
+                    if not reply:
+                        continue
+                    started = time.monotonic()
+                    changes = self.hub.changes.read(self.spec.symbol, self.position)
+                except RedisError as exc:
+                    log.warning("stream feed %s: %s", self.spec.symbol, exc)
+                    self.position = None
+                    self._broadcast(RESYNC)
+                    time.sleep(1.0)
+                    continue
+                if changes is None:
+                    self.position = None  # start again from the current sequence
+                    self._broadcast(RESYNC)
+                    continue
+                payload = sse("update", changes.sequence, update_data(self.spec, changes))
+                self.position = changes.sequence
+                self._broadcast(Batch(changes, payload))
+                # Coalesce: under load, what arrives meanwhile goes into the next update.
+                time.sleep(max(0.0, COALESCE - (time.monotonic() - started)))
+        except Exception:
+            log.exception("stream feed %s stopped", self.spec.symbol)
+            with self._lock:
+                self._running = False
+            self._broadcast(RESYNC)
+        finally:
+            reader.close()
+
+
+class StreamHub:
+    """The feeds of one web process, and the streams' generator."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.redis = ctx.redis
+        self.changes = BookChanges(ctx.redis)
+        self._feeds: dict[str, Feed] = {}
+        self._lock = threading.Lock()
+
+    def feed(self, spec: SymbolSpec) -> Feed:
+        with self._lock:
+            feed = self._feeds.get(spec.symbol)
+            if feed is None:
+                feed = self._feeds[spec.symbol] = Feed(self, spec)
+            return feed
+
+    def open_streams(self) -> int:
+        return sum(f.subscribers for f in list(self._feeds.values()))
+
+    def stream(self, spec: SymbolSpec, depth: int, last_event_id: Optional[int]) -> Stream:
+        """One stream's bytes, until the client goes away or the server stops.
+
+        The first event (snapshot, or the update since Last-Event-ID) is read here, before
+        the response starts, so a Redis that cannot be reached is still a plain 503.
+        """
+        feed = self.feed(spec)
+        sub = feed.subscribe()  # first: nothing the feed reads from now on is missed
+        try:
+            first, cursor = None, None
+            if last_event_id is not None:
+                changes = self.changes.read(spec.symbol, last_event_id)
+                if changes is not None:
+                    first = sse("update", changes.sequence, update_data(spec, changes))
+                    cursor = changes.sequence
+            if first is None:
+                book = self.ctx.engine.book(spec.symbol, depth)
+                first, cursor = snapshot_event(spec, book), book.sequence
+        except BaseException:
+            feed.unsubscribe(sub)
+            raise
+        head = f"retry: {RETRY_MS}\n\n".encode() + first
+        return Stream(self._follow(spec, depth, sub, cursor, head), lambda: feed.unsubscribe(sub))
+
+    def _follow(
+        self, spec: SymbolSpec, depth: int, sub: Subscriber, cursor: int, head: bytes
+    ) -> Iterator[bytes]:
+        yield head
+        last_write = time.monotonic()
+        while not _STOPPING.is_set():
+            if sub.overflowed:
+                sub.overflowed = False
+                _drain(sub.queue)
+                out, cursor = self._catch_up(spec, depth, cursor)
+                yield out
+                last_write = time.monotonic()
+                continue
+            try:
+                item = sub.queue.get(timeout=WAKE)
+            except queue.Empty:
+                if time.monotonic() - last_write >= HEARTBEAT:
+                    yield heartbeat()
+                    last_write = time.monotonic()
+                continue
+            if item is RESYNC:
+                book = self.ctx.engine.book(spec.symbol, depth)
+                out, cursor = snapshot_event(spec, book), book.sequence
+            else:
+                changes = item.changes
+                if changes.sequence <= cursor:
+                    continue  # already in this stream's snapshot or catch-up
+                if changes.prev == cursor:
+                    out = item.payload  # the common case: the shared bytes
+                elif changes.prev < cursor:
+                    # Joined inside this batch: its levels hold for this book too, but only
+                    # the trades after the stream's own sequence are new to it.
+                    out = sse("update", changes.sequence, update_data(spec, changes, cursor))
+                else:
+                    out, changes_end = self._catch_up(spec, depth, cursor)
+                    cursor = changes_end
+                    yield out
+                    last_write = time.monotonic()
+                    continue
+                cursor = changes.sequence
+            yield out
+            last_write = time.monotonic()
+
+    def _catch_up(self, spec: SymbolSpec, depth: int, cursor: int) -> tuple[bytes, int]:
+        """An update from this stream's own position (or a snapshot if that is too far)."""
+        changes = self.changes.read(spec.symbol, cursor)
+        if changes is None:
+            book = self.ctx.engine.book(spec.symbol, depth)
+            return snapshot_event(spec, book), book.sequence
+        return sse("update", changes.sequence, update_data(spec, changes)), changes.sequence
+
+
+class Stream:
+    """The response body of one stream: iterates its bytes; close() (the server calls it when
+    the client goes away, even before the first byte) leaves the feed."""
+
+    def __init__(self, chunks: Iterator[bytes], on_close) -> None:
+        self._chunks = chunks
+        self._on_close = on_close
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._chunks.close()
+            self._on_close()
+
+
+def _drain(q: queue.Queue) -> None:
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass
+
+
+def install_shutdown_hook() -> None:
+    """End open streams when the process is asked to stop (SIGTERM), so the server's graceful
+    shutdown does not wait for them; browsers reconnect on their own, with Last-Event-ID.
+
+    The previous handler (gunicorn's worker) still runs. Only possible in the process's main
+    thread, where gevent's greenlets all run; from another thread (gthread) it does nothing.
+    """
+    if getattr(install_shutdown_hook, "done", False):
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        _STOPPING.set()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:
+        return
+    install_shutdown_hook.done = True  # type: ignore[attr-defined]
