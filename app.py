@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from flask import Flask
 
-from engine import api
+from engine import api, web
 from engine.cli import register_cli
 from engine.config import Settings
 from engine.context import EngineContext
@@ -20,5 +20,6 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
         app.config.update(test_config)
     app.extensions["trade_engine"] = EngineContext(settings)
     api.init_app(app)
+    web.init_app(app)  # the live market page at /
     register_cli(app)
     return app

@@ -39,7 +39,7 @@ def _reject_oversized() -> None:
 
 def init_app(app: Flask) -> None:
     """Register the API's blueprints, error handlers and JSON on the app."""
-    from . import batch, events, market, metrics, orders, system
+    from . import batch, events, market, marketdata, metrics, orders, system
 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY  # bodies without a length stop reading here
     # "/orders//1" is an unknown path (404), not an HTML redirect to "/orders/1".
@@ -47,6 +47,6 @@ def init_app(app: Flask) -> None:
     app.json = OrjsonProvider(app)
     register_error_handlers(app)
     app.before_request(_reject_oversized)
-    for blueprint in (system.bp, market.bp, orders.bp, batch.bp, events.bp):
+    for blueprint in (system.bp, market.bp, orders.bp, batch.bp, events.bp, marketdata.bp):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(metrics.bp)  # GET /metrics, outside API_PREFIX
