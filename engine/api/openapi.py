@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from engine import event_models as em
+from engine import marketdata_models as mm
 from engine import models as m
 
 API_PREFIX = "/api/v1"
@@ -52,6 +53,8 @@ class Operation:
     errors: tuple[int, ...] = ()  # beyond those implied by private/query/body/path
     extra_responses: dict[int, str] = field(default_factory=dict)
     description: str = ""
+    # Server-Sent Events: event name -> the model of its data (the success body is a stream)
+    sse_events: dict[str, type[BaseModel]] = field(default_factory=dict)
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -123,6 +126,31 @@ OPERATIONS: tuple[Operation, ...] = (
         "get", "/trades/{symbol}", "Recent public trades, newest first", m.TradeList,
         query=m.TradesQuery, errors=(404,),
     ),
+    Operation(
+        "get", "/ticker/{symbol}", "Last trade, best bid and ask, and the rolling 24 h window",
+        mm.Ticker, query=mm.TickerQuery, errors=(404,),
+        description="Made by the workers from the trades (folded about once a second; "
+        "`sequence` is the last trade folded); best bid and ask are the book's, now. The 24 h "
+        "window is the 1,440 one-minute candles ending with the current minute (UTC).",
+    ),
+    Operation(
+        "get", "/candles/{symbol}", "OHLCV candles, oldest first", mm.CandleList,
+        query=mm.CandlesQuery, errors=(404,),
+        description="The newest `limit` candles of `interval` that have trades, made by the "
+        "workers from the trades (folded about once a second). Kept: 2 days of 1m, 7 days of "
+        "5m, 90 days of 1h, 10 years of 1d.",
+    ),
+    Operation(
+        "get", "/stream", "Live book and trades of a symbol (Server-Sent Events)", None,
+        query=mm.StreamQuery,
+        sse_events={"snapshot": mm.StreamSnapshot, "update": mm.StreamUpdate},
+        description="`text/event-stream`: a `snapshot` event (the book, as GET /book), then an "
+        "`update` event whenever the book changes: the trades and every changed level after "
+        "`prev`, as of `sequence`. Each event's id is the symbol's sequence after it; a client "
+        "whose book is older than an update's `prev` missed something and reconnects. "
+        "Heartbeat comment lines every 15 s. Reconnecting with `Last-Event-ID` resumes with one "
+        "update from there while the event stream still holds it, else a new snapshot.",
+    ),
     Operation("get", "/openapi.json", "This document", None),
 )  # fmt: skip
 
@@ -167,6 +195,13 @@ def _placeholders(path: str) -> list[str]:
 
 def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     def content(model: Optional[type[BaseModel]], mode: str) -> dict[str, Any]:
+        if op.sse_events and mode == "serialization":
+            events = {name: refs[(m_, "serialization")] for name, m_ in op.sse_events.items()}
+            return {"text/event-stream": {
+                "schema": {"type": "string", "description": "Server-Sent Events; each `data` "
+                           "line is one JSON object, by event name in x-events."},
+                "x-events": events,
+            }}  # fmt: skip
         schema = refs[(model, mode)] if model is not None else {"type": "object"}
         return {"application/json": {"schema": schema}}
 
@@ -213,6 +248,7 @@ def openapi_document() -> dict[str, Any]:
             models.append((op.response, "serialization"))
         if op.body is not None:
             models.append((op.body, "validation"))
+        models += [(event, "serialization") for event in op.sse_events.values()]
     refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
 
     paths: dict[str, dict[str, Any]] = {}
