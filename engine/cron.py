@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from rq import cron
 
-from engine import jobs
+from engine import jobs, marketdata
 from engine.queues import ENGINE_QUEUE, EVENTS_QUEUE, EXPIRY_QUEUE, WEBHOOKS_QUEUE
 
 JOB_OPTIONS = {"result_ttl": 0, "ttl": 10, "failure_ttl": 86400, "job_timeout": 60}
@@ -25,6 +25,7 @@ PERIODIC_JOBS = [
     (jobs.expiry_sweep, EXPIRY_QUEUE, 1),
     (jobs.fan_out, EVENTS_QUEUE, 1),
     (jobs.deliver_webhooks, WEBHOOKS_QUEUE, 1),
+    (marketdata.fold_job, ENGINE_QUEUE, 1),
 ]
 
 for func, queue, interval in PERIODIC_JOBS:

@@ -85,6 +85,7 @@ def test_cron_config_registers_every_periodic_job_on_its_queue(rq_r):
         "engine.jobs.expiry_sweep": (EXPIRY_QUEUE, 1),
         "engine.jobs.fan_out": (EVENTS_QUEUE, 1),
         "engine.jobs.deliver_webhooks": (WEBHOOKS_QUEUE, 1),
+        "engine.marketdata.fold_job": (ENGINE_QUEUE, 1),
     }
     # Every queue a job goes to has a worker process listening to it.
     listened = {q for group in WORKER_GROUPS for q in group}
