@@ -135,15 +135,16 @@ if not killReason then
         o.filled = o.filled + q
         r.filled = r.filled + q
         r.updated = now
-        local tseq = emit({'t', 'trade', 'p', price, 'q', F(q), 'm', m, 'ma', r.acct,
+        local sq = F(q)
+        local tseq = emit({'t', 'trade', 'p', price, 'q', sq, 'm', m, 'ma', r.acct,
           'mf', F(r.filled), 'k', member, 'ka', acct, 'kf', F(o.filled), 'side', side})
-        local tpad, sq = pad(tseq), F(q)
+        local tpad = pad(tseq)
         local tnow = pad(now)
-        queue_write('ZADD', tradesKey, tseq, table.concat({tpad, price, sq, side, F(now), m, member}, '|'))
-        queue_write('ZADD', fillsKey, 0, table.concat({r.acct, tnow, tpad, m, r.side, 'm', price, sq}, '|'),
-          0, table.concat({acct, tnow, tpad, member, side, 't', price, sq}, '|'))
-        queue_write('ZADD', ofillsKey, 0, table.concat({m, tpad, 'm', price, sq, F(now)}, '|'),
-          0, table.concat({member, tpad, 't', price, sq, F(now)}, '|'))
+        queue_write('ZADD', tradesKey, tseq, table.concat({tpad, price, sq, side, nowF, m, member}, '|'))
+        queue_write('ZADD', fillsKey, '0', table.concat({r.acct, tnow, tpad, m, r.side, 'm', price, sq}, '|'),
+          '0', table.concat({acct, tnow, tpad, member, side, 't', price, sq}, '|'))
+        queue_write('ZADD', ofillsKey, '0', table.concat({m, tpad, 'm', price, sq, nowF}, '|'),
+          '0', table.concat({member, tpad, 't', price, sq, nowF}, '|'))
         level_change(r.side, price, -q, 0)
         if r.filled >= r.qty then
           r.status = 'f'
@@ -183,9 +184,9 @@ else
   -- Rest in the book.
   if o.filled > 0 then o.status = 'p' end
   local bookKey = (side == 'b') and bidsKey or asksKey
-  redis.call('ZADD', bookKey, (side == 'b') and -tonumber(priceArg) or tonumber(priceArg), member)
+  redis.call('ZADD', bookKey, (side == 'b') and ('-' .. priceArg) or priceArg, member)
   level_change(side, priceArg, qty - o.filled, 1)
-  redis.call('ZADD', openKey, 0, index_member(o, member))
+  redis.call('ZADD', openKey, '0', index_member(o, member))
   if tif == 'GTD' then
     redis.call('ZADD', gtdKey, tonumber(expiresArg), member)
   elseif maxAgeUs > 0 then

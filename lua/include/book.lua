@@ -47,9 +47,11 @@ do
   if now < last then now = last end
 end
 local symbolStatus = meta[3]
+-- Text for the clock, formatted once (every event, record and index entry carries it).
+local nowF = F(now)
 
 local function save_meta()
-  redis.call('HSET', metaKey, 'seq', F(seq), 'last_us', F(now))
+  redis.call('HSET', metaKey, 'seq', F(seq), 'last_us', nowF)
 end
 
 -- One pattern match (not a gmatch loop): records are decoded once per order the script meets.
@@ -98,7 +100,7 @@ local entries = {}
 local function emit(fields)
   seq = seq + 1
   fields[#fields + 1] = 'ts'
-  fields[#fields + 1] = F(now)
+  fields[#fields + 1] = nowF
   entries[#entries + 1] = {F(seq) .. '-0', fields}
   return seq, fields
 end
@@ -120,14 +122,15 @@ local function level_change(side, price, dlots, dorders)
     if dlots ~= 0 then redis.call('HINCRBY', levelsKey, q, F(dlots)) end
     return
   end
-  local count = redis.call('HINCRBY', levelsKey, n, dorders)
+  -- Strings, not Lua numbers, as arguments: a number is printed with "%.14g" on each call.
+  local count = redis.call('HINCRBY', levelsKey, n, (dorders > 0) and '1' or '-1')
   if count <= 0 then
     redis.call('HDEL', levelsKey, q, n)
     redis.call('ZREM', pxKey, price)
   else
     if dlots ~= 0 then redis.call('HINCRBY', levelsKey, q, F(dlots)) end
     if count == 1 and dorders > 0 then
-      local score = (side == 'b') and -tonumber(price) or tonumber(price)
+      local score = (side == 'b') and ('-' .. price) or price
       redis.call('ZADD', pxKey, score, price)
     end
   end
@@ -145,7 +148,7 @@ end
 local function finalize(o, member, wasOpen)
   local im = index_member(o, member)
   if wasOpen then redis.call('ZREM', openKey, im) end
-  queue_write('ZADD', finalKey, 0, im)
+  queue_write('ZADD', finalKey, '0', im)
   queue_write('RPUSH', doneKey, member)
 end
 
