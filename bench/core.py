@@ -57,7 +57,7 @@ class EngineSide:
 
     def __init__(self, url: str, settings: Settings) -> None:
         self.settings = settings
-        self.redis = make_redis(settings, url)
+        self.redis = make_redis(settings, url, socket_timeout=600)
         self.engine = Engine(self.redis, settings)
         self.scripts = Scripts(self.redis)
         self.account_ids: list[str] = []
@@ -105,7 +105,7 @@ class BaselineSide:
     TRADE_CAP = "10000"
 
     def __init__(self, url: str, settings: Settings) -> None:
-        self.redis = make_redis(settings, url)
+        self.redis = make_redis(settings, url, socket_timeout=600)
         self.sha = self.redis.script_load(BASELINE_LUA.read_text())
         self.keys = {
             s: [f"bl:{{{s}}}:bids", f"bl:{{{s}}}:asks", f"bl:{{{s}}}:seq", f"bl:{{{s}}}:trades"]
@@ -235,6 +235,8 @@ def fill(
             pipe.execute_command(*(side.place_call(op, **extra) if extra else side.place_call(op)))
             count += 1
         for reply in pipe.execute():
+            if len(reply) < 3:
+                raise RuntimeError(f"a placement was refused: {reply!r}")
             status = reply[2] if isinstance(side, BaselineSide) else reply[2].split("|", 8)[7]
             if status != "e":
                 raise RuntimeError(f"a far order did not rest: {reply!r}")
@@ -303,7 +305,8 @@ def expiry(
     fresh(side)
     redis = side.redis
     sec, usec = redis.time()
-    deadline = (sec + 2 + n // 20_000) * 1_000_000 + usec
+    # Far enough ahead that placing them all (over 8,000/s) ends before it.
+    deadline = (sec + 3 + n // 8_000) * 1_000_000 + usec
     fill(side, n, seed, time_in_force="GTD", expires_at=deadline)
     while True:
         sec, usec = redis.time()

@@ -11,6 +11,19 @@ from pathlib import Path
 
 import redis
 
+REDIS_CONF = Path(__file__).resolve().parent.parent / "redis.conf"
+
+
+def encoding_options(conf: Path = REDIS_CONF) -> list[str]:
+    """The project's data-encoding settings from redis.conf (*-max-listpack-*, *-max-intset-*),
+    as command-line options: the bench's Redis stores data as `make run`'s does."""
+    options = []
+    for line in conf.read_text().splitlines() if conf.exists() else []:
+        name, _, value = line.strip().partition(" ")
+        if "-max-listpack-" in name or "-max-intset-" in name:
+            options += [f"--{name}", value.strip()]
+    return options
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nothing listens on right now."""
@@ -53,6 +66,7 @@ class RedisServer:
             "yes",
             "--logfile",
             str(self._dir / "redis.log"),
+            *encoding_options(),
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
