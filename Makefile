@@ -27,7 +27,7 @@ REDIS_PORT := 6390
 RUN_REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
 FLASK := $(BIN)/flask --app app
 CLUSTER_PORTS := 7001-7003
-CLUSTER_URL := redis+cluster://127.0.0.1:7001
+CLUSTER_URL := redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
 CLUSTER_RQ_URL := redis://127.0.0.1:$(REDIS_PORT)/1
 # `demo` (var/demo.key) and a second account to trade with in the README's walkthrough.
 DEMO_ACCOUNTS := demo demo2

@@ -1,8 +1,9 @@
 """What running on Redis Cluster takes: the client, and script calls pipelined per node.
 
 ``REDIS_URL=redis+cluster://host:port`` (``rediss+cluster://`` with TLS) names a cluster by
-any one of its nodes; the client discovers the others. It is redis-py's ``RedisCluster``
-built from the same URL with ``+cluster`` removed, with three changes:
+any one of its nodes, or several separated by commas (``host1:port1,host2:port2``: the
+client asks the next when one is down); it discovers the others. It is redis-py's
+``RedisCluster`` built from the same URL with ``+cluster`` removed, with these changes:
 
 - It connects on first use, not when it is built, so a process started while the cluster
   is down waits for it like one on a standalone Redis does (and ``GET /health`` can say so).
@@ -14,6 +15,8 @@ built from the same URL with ``+cluster`` removed, with three changes:
 - A cluster it cannot reach at all raises ``ClusterUnreachable``, a ``ConnectionError``
   like a standalone Redis that is down (redis-py raises an exception outside its
   ``RedisError`` tree), so the API's 503 and the CLI's exit 1 hold for both.
+- On NOSCRIPT it loads the script on every master that answers (redis-py's would fail
+  while any master is down).
 
 Every script's KEYS share one slot (``{SYMBOL}`` or ``{a:ID}``: engine/keys.py), so each
 call runs on the node that holds that symbol or account.
@@ -27,7 +30,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import (
     AskError,
@@ -51,10 +54,32 @@ def is_cluster_url(url: str) -> bool:
     return url.partition("://")[0].lower() in CLUSTER_SCHEMES
 
 
+def split_url(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """(plain URL of the first node, (host, port) of the others) of a cluster URL.
+
+    ``redis+cluster://[user:password@]host:port[,host:port...][/0][?options]``: the first
+    node as redis-py's ``RedisCluster.from_url`` takes it, the others as more nodes to
+    discover the cluster from when the first is down.
+    """
+    scheme, _, rest = url.partition("://")
+    end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    userinfo, at, hosts = rest[:end].rpartition("@")
+    first, *others = hosts.split(",")
+    plain = f"{CLUSTER_SCHEMES[scheme.lower()]}://{userinfo}{at}{first}{rest[end:]}"
+    return plain, [_host_port(h) for h in others]
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    if text.startswith("["):  # [IPv6 address]:port
+        host, _, port = text[1:].partition("]")
+        return host, int(port.lstrip(":") or 6379)
+    host, _, port = text.partition(":")
+    return host, int(port or 6379)
+
+
 def node_url(url: str) -> str:
-    """The plain redis:// (rediss://) URL of the node a cluster URL names."""
-    scheme, sep, rest = url.partition("://")
-    return f"{CLUSTER_SCHEMES[scheme.lower()]}{sep}{rest}"
+    """The plain redis:// (rediss://) URL of the first node a cluster URL names."""
+    return split_url(url)[0]
 
 
 def _unreachable(exc: Exception) -> bool:
@@ -89,6 +114,23 @@ class EngineCluster(RedisCluster):
         pipe.execute = _translated(pipe.execute)
         return pipe
 
+    def script_load(self, script):
+        """SCRIPT LOAD on every master that answers; returns the SHA1.
+
+        redis-py's Script calls this on NOSCRIPT (a node restarted or promoted has no
+        scripts). It would fail outright while any other master is down; a master that is
+        down now loads the script on its own NOSCRIPT once it is back.
+        """
+        sha, failed = None, None
+        for node in self.get_primaries():
+            try:
+                sha = self.get_redis_connection(node).script_load(script)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                failed = exc
+        if sha is None:
+            raise ClusterUnreachable(f"no master of the Redis Cluster answers ({failed})")
+        return sha
+
 
 class ClusterClient:
     """A cluster client that connects on first use; otherwise it is the EngineCluster.
@@ -98,9 +140,11 @@ class ClusterClient:
     on every master, then EVALSHA again.
     """
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str, more_nodes: Sequence[tuple[str, int]] = (), **options: Any,
+                 ) -> None:  # fmt: skip
         options.pop("retry_on_timeout", None)  # deprecated; retries are off below
         self.url = url
+        self.more_nodes = list(more_nodes)
         self._options = options
         self._cluster: EngineCluster | None = None
         self._lock = threading.Lock()
@@ -118,7 +162,10 @@ class ClusterClient:
                 if self._cluster is None:
                     try:
                         self._cluster = EngineCluster.from_url(
-                            self.url, retry=Retry(NoBackoff(), 0), **self._options
+                            self.url,
+                            startup_nodes=[ClusterNode(h, p) for h, p in self.more_nodes],
+                            retry=Retry(NoBackoff(), 0),
+                            **self._options,
                         )
                     except RedisClusterException as exc:
                         raise ClusterUnreachable(
@@ -146,7 +193,8 @@ class ClusterClient:
 
 def make_cluster_client(url: str, **options: Any) -> ClusterClient:
     """The client for a redis+cluster:// URL, with the standalone client's options."""
-    return ClusterClient(node_url(url), **options)
+    first, others = split_url(url)
+    return ClusterClient(first, others, **options)
 
 
 def is_cluster(client: Any) -> bool:

@@ -129,8 +129,8 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        """The REDIS_URL naming this cluster (any node; the client discovers the others)."""
-        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+        """The REDIS_URL naming this cluster: every node, so any one of them is enough."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
     def directory(self, port: int) -> Path:
         return self.root / str(port)

@@ -22,7 +22,13 @@ from redis.crc import key_slot
 
 from app import create_app
 from engine import accounts, keys
-from engine.cluster import ClusterClient, is_cluster_url, node_url, unreachable_masters
+from engine.cluster import (
+    ClusterClient,
+    is_cluster_url,
+    node_url,
+    split_url,
+    unreachable_masters,
+)
 from engine.config import Settings
 from engine.connection import make_redis
 from engine.symbols import SymbolRegistry
@@ -61,6 +67,10 @@ def test_a_cluster_url_gives_a_cluster_client_that_connects_on_first_use():
     assert is_cluster_url("rediss+cluster://user:pw@host:7001")
     assert not is_cluster_url("redis://127.0.0.1:6379/0")
     assert node_url("rediss+cluster://user:pw@host:7001") == "rediss://user:pw@host:7001"
+    assert split_url("redis+cluster://u:p@h1:7001,h2:7002,[::1]:7003/0?socket_timeout=2") == (
+        "redis://u:p@h1:7001/0?socket_timeout=2",
+        [("h2", 7002), ("::1", 7003)],
+    )
     # Nothing listens there, and building the client does not fail: it has not connected.
     client = make_redis(Settings(redis_url=f"redis+cluster://127.0.0.1:{free_port()}"))
     assert isinstance(client, ClusterClient)
@@ -301,6 +311,28 @@ def test_a_master_killed_and_restarted_brings_its_orders_back(
         assert (order["status"], order["filled_quantity"]) == ("partially_filled", "2.000")
         result = runner.invoke(args=["book", "check", symbol])
         assert result.exit_code == 0, result.output
+
+
+@cluster
+@pytest.mark.timeout(60)
+def test_a_master_without_scripts_loads_them_while_another_is_down(
+    redis_cluster, client, r, alice, symbols
+):
+    any_node = node_client(f"127.0.0.1:{redis_cluster.ports[0]}")
+    wiped = master_of(any_node, keys.symbol_keys("SOL-USD").meta)
+    account = master_of(any_node, keys.AccountKeys(accounts.account_id(r, "alice")).account)
+    down = next(port for port in redis_cluster.ports if f"127.0.0.1:{port}" not in (wiped, account))
+    call(client, "GET", "/symbols")  # a running web process: it knows the symbols' steps
+    node_client(wiped).script_flush()  # as after a restart or a failover
+    redis_cluster.kill(down)
+    try:
+        assert place(client, alice, "SOL-USD")["status"] == "enqueued"
+        node_client(wiped).script_flush()
+        batch = [{"symbol": "SOL-USD", "side": "buy", "price": "99.00", "quantity": "1"}]
+        results = call(client, "POST", "/orders/batch", alice, json={"orders": batch})
+        assert results["results"][0]["status"] == 201
+    finally:
+        redis_cluster.restart(down)
 
 
 # -- processes -----------------------------------------------------------------------------
