@@ -1,6 +1,6 @@
 """A reference order book in plain Python: the contract's matching rules, and nothing else.
 
-This is the specification in code (docs: /work/shared/API.md, "Order life"). It keeps no
+This is the specification in code (API.md, the contract: "Order life"). It keeps no
 Redis and no clock of its own: every call that can change a book takes ``now_us``, the
 exchange time of that call. It mirrors ``engine.book.Engine`` call for call, returns the same
 domain objects (``engine.orders``), assigns the same per-symbol sequences (+1 for every
