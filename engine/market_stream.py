@@ -181,10 +181,13 @@ class Feed:
         self.position: Optional[int] = None  # the sequence the last update read reached
 
     def subscribe(self) -> Subscriber:
+        """A new stream's queue; the stream reads its snapshot after this, so the feed's
+        position is never past the snapshot (nothing between the two is lost)."""
         sub = Subscriber()
         with self._lock:
             self._subscribers.add(sub)
             if not self._running:
+                self.position = self._current()
                 self._running = True
                 threading.Thread(
                     target=self._run, name=f"feed-{self.spec.symbol}", daemon=True
@@ -212,11 +215,15 @@ class Feed:
 
     def _should_stop(self) -> bool:
         with self._lock:
-            if self._subscribers or time.monotonic() - self._idle_since < IDLE_STOP:
+            idle = time.monotonic() - self._idle_since >= IDLE_STOP
+            if not self.hub.closed and (self._subscribers or not idle):
                 return False
             self._running = False
             self.position = None  # a later start reads the sequence afresh
             return True
+
+    def _current(self) -> int:
+        return int(self.hub.redis.hget(symbol_keys(self.spec.symbol).meta, "seq") or 0)
 
     def _run(self) -> None:
         k = symbol_keys(self.spec.symbol)
@@ -226,7 +233,9 @@ class Feed:
             while not self._should_stop():
                 try:
                     if self.position is None:
-                        self.position = int(self.hub.redis.hget(k.meta, "seq") or 0)
+                        # Start over from now; the streams' snapshots come after this point.
+                        self.position = self._current()
+                        self._broadcast(RESYNC)
                     reply = reader.xread({k.events: f"{self.position}-0"}, count=1, block=BLOCK_MS)
                     if not reply:
                         continue
@@ -235,12 +244,10 @@ class Feed:
                 except RedisError as exc:
                     log.warning("stream feed %s: %s", self.spec.symbol, exc)
                     self.position = None
-                    self._broadcast(RESYNC)
                     time.sleep(1.0)
                     continue
                 if changes is None:
-                    self.position = None  # start again from the current sequence
-                    self._broadcast(RESYNC)
+                    self.position = None  # too far behind, or trimmed: start over from now
                     continue
                 payload = sse("update", changes.sequence, update_data(self.spec, changes))
                 self.position = changes.sequence
@@ -266,6 +273,11 @@ class StreamHub:
         self.changes = BookChanges(ctx.redis)
         self._feeds: dict[str, Feed] = {}
         self._lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop every feed (within one XREAD block); open streams end at their next wake."""
+        self.closed = True
 
     def feed(self, spec: SymbolSpec) -> Feed:
         with self._lock:
@@ -306,7 +318,7 @@ class StreamHub:
     ) -> Iterator[bytes]:
         yield head
         last_write = time.monotonic()
-        while not _STOPPING.is_set():
+        while not (_STOPPING.is_set() or self.closed):
             if sub.overflowed:
                 sub.overflowed = False
                 _drain(sub.queue)
