@@ -12,6 +12,7 @@
     {seq | false, last_us, resting orders JSON (as in the snapshot), bid prices, ask prices,
      levels (HGETALL list), snapshot seq | false, snapshot last_us, snapshot orders JSON}
     seq is false when the symbol has no meta hash (unknown symbol).
+  Cost: as lua/snapshot.lua, O(resting orders) in one call (an operator's command).
 ]]
 local metaKey, bidsKey, asksKey, ordersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local bidPxKey, askPxKey, levelsKey, snapshotKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]

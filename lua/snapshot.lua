@@ -16,7 +16,9 @@
                         orders     JSON [[seq, record], ...] bids then asks, matching order
   Output:
     {seq, taken_us, order count}
-  Cost: O(resting orders) in one call; a book of 10^5 orders takes some 100 ms.
+  Cost: O(resting orders) in one atomic call, so it blocks Redis meanwhile: about 6 us per
+  resting order measured on a busy 2-core machine (24,000 orders: 150 ms). Housekeeping
+  writes one only for a symbol whose sequence moved since its last snapshot.
 ]]
 local metaKey, bidsKey, asksKey, ordersKey, snapshotKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
