@@ -337,6 +337,7 @@ def _run(r, examples: int, steps: int = 50) -> None:
     )  # fmt: skip
 
 
+@pytest.mark.timeout(300)  # some 15 s on an idle 2-core machine; more when it is busy
 def test_redis_engine_matches_the_reference(r):
     _run(r, examples=int(os.environ.get("STATEFUL_EXAMPLES", 200)))
 
