@@ -8,9 +8,13 @@
 #   make stop    stops that Redis
 #   make cluster the same on a local 3-master Redis Cluster (127.0.0.1:7001-7003, AOF, data in
 #                var/cluster/; RQ on the project's Redis, database 1); `make cluster-stop`
-#   make test    setup, then the whole test suite (it starts its own redis-server)
+#   make test    setup, then the whole test suite (it starts its own redis-server); the
+#                browser tests need Debian's chromium (installed with apt-get when missing)
+#   make test-ui the browser tests alone (tests/test_ui.py: Playwright driving chromium)
 #   make bench   setup (and wrk, via apt-get, if missing), then the benchmark: its own Redis,
 #                the table in docs/performance.md and var/bench/latest.json (BENCH_ARGS=...)
+#   make bench-streams  stream latency and order entry with and without 200 open streams
+#                (python -m bench.streams, var/bench/streams.json; BENCH_ARGS=...)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -36,7 +40,8 @@ DEMO_ACCOUNTS := demo demo2
 # packages already there).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup redis-server run stop cluster cluster-stop test bench lint format
+.PHONY: help setup redis-server run stop cluster cluster-stop test bench lint format \
+	chromium test-ui wrk bench-streams
 
 # Starts the project's own Redis (redis.conf) unless it already runs.
 define start_redis
@@ -133,8 +138,21 @@ stop:
 		echo "No Redis runs on port $(REDIS_PORT)"; \
 	fi
 
-test: setup
+test: setup chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian's chromium for the browser tests (Playwright downloads no browser). When it cannot
+# be installed (not root, no package servers) the browser tests are skipped with the reason.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "No chromium on the PATH: installing Debian's chromium for the browser tests"; \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y chromium; } \
+		|| echo "chromium could not be installed: the browser tests will be skipped" >&2; \
+	fi
+
+test-ui: setup chromium
+	$(BIN)/pytest tests/test_ui.py $(PYTEST_ARGS)
 
 # The benchmark (bench/run.py, docs/performance.md) needs wrk: Debian's package if missing.
 bench: setup
@@ -145,6 +163,17 @@ bench: setup
 	fi
 	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
 		$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Stream latency and order entry with and without 200 open streams (docs/performance.md).
+bench-streams: setup wrk
+	$(BIN)/python -m bench.streams $(BENCH_ARGS)
+
+wrk:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		echo "No wrk on the PATH: installing Debian's wrk"; \
+		$(SUDO) apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
