@@ -444,6 +444,7 @@ def test_the_procfile_runs_on_the_cluster_with_rq_on_its_own_redis(
 
 
 @cluster
+@pytest.mark.slow  # four clusters started one after another: `pytest -m slow` runs it
 @pytest.mark.timeout(120)
 def test_the_cluster_benchmark_spreads_8_symbols_over_3_nodes_and_a_hot_one_over_1(
     tmp_path, monkeypatch
