@@ -17,48 +17,36 @@ Every id is the symbol's sequence after the event, so ``Last-Event-ID`` is alway
 client's book was complete at: a reconnect with it gets one update from there when the event
 stream still holds every entry after it, else a new snapshot.
 
-One ``Feed`` per symbol and web process reads the symbol's event stream (XREAD BLOCK on its own
-client, whose socket timeout exceeds the block time), turns each batch into one update with
-lua/book_changes.lua (the trades and the levels' values, at one sequence, in one atomic call)
-and hands the same encoded bytes to every open stream of the symbol: N streams cost one Redis
-reader and one encoding, not N. Under load a feed sends at most one update per ``COALESCE``
-seconds, so a busy book does not cost a write per stream per order.
+One feed per symbol and web process (engine/stream_feed.py) reads the symbol's event stream
+and hands the same encoded update to every open stream of the symbol: N streams cost one
+Redis reader and one encoding, not N.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import orjson
-from redis.exceptions import RedisError
 
 from engine.clock import format_time
-from engine.connection import make_redis
 from engine.keys import symbol_keys
 from engine.money import format_amount
 from engine.orders import BookView
 from engine.scripts import source
+from engine.stream_feed import RESYNC, Feed, Subscriber
 from engine.symbols import SymbolSpec
 from engine.views import book_view
 
-log = logging.getLogger(__name__)
-
-BLOCK_MS = 5000  # one XREAD BLOCK; the reader's socket timeout is this plus READER_MARGIN
-READER_MARGIN = 5.0
-COALESCE = 0.05  # seconds: at most one update per symbol and process per this, under load
 HEARTBEAT = 15.0  # seconds between comment lines on an idle stream
 WAKE = 1.0  # seconds a stream waits at most before it looks at the shutdown flag again
-IDLE_STOP = 30.0  # seconds a feed without streams lives on before its reader stops
 MAX_BATCH = 10_000  # entries one update may cover (feed or resume); more: a snapshot
-QUEUE_SIZE = 1000  # updates a slow stream may have waiting before it catches up on its own
 RETRY_MS = 1000  # the reconnection delay the stream asks EventSource for
 
 _STOPPING = threading.Event()  # the server is shutting down: streams end (the client reconnects)
@@ -148,119 +136,8 @@ def snapshot_event(spec: SymbolSpec, book: BookView) -> bytes:
     return sse("snapshot", book.sequence, book_view(spec, book))
 
 
-# -- one reader per symbol and process -------------------------------------------------------
-
-
-@dataclass
-class Batch:
-    """One update the feed read: the same encoded bytes go to every stream that is at `prev`."""
-
-    changes: Changes
-    payload: bytes
-
-
-RESYNC = object()  # the feed could not say what changed: every stream takes a snapshot
-
-
-@dataclass(eq=False)
-class Subscriber:
-    queue: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUE_SIZE))
-    overflowed: bool = False
-
-
-class Feed:
-    """Reads one symbol's event stream while streams are open and fans updates out to them."""
-
-    def __init__(self, hub: StreamHub, spec: SymbolSpec) -> None:
-        self.hub = hub
-        self.spec = spec
-        self._lock = threading.Lock()
-        self._subscribers: set[Subscriber] = set()
-        self._running = False
-        self._idle_since = time.monotonic()
-        self.position: Optional[int] = None  # the sequence the last update read reached
-
-    def subscribe(self) -> Subscriber:
-        """A new stream's queue; the stream reads its snapshot after this, so the feed's
-        position is never past the snapshot (nothing between the two is lost)."""
-        sub = Subscriber()
-        with self._lock:
-            self._subscribers.add(sub)
-            if not self._running:
-                self.position = self._current()
-                self._running = True
-                threading.Thread(
-                    target=self._run, name=f"feed-{self.spec.symbol}", daemon=True
-                ).start()
-        return sub
-
-    def unsubscribe(self, sub: Subscriber) -> None:
-        with self._lock:
-            self._subscribers.discard(sub)
-            if not self._subscribers:
-                self._idle_since = time.monotonic()
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
-    def _broadcast(self, item: Any) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for sub in subscribers:
-            try:
-                sub.queue.put_nowait(item)
-            except queue.Full:
-                sub.overflowed = True  # it catches up from its own position when it reads
-
-    def _should_stop(self) -> bool:
-        with self._lock:
-            idle = time.monotonic() - self._idle_since >= IDLE_STOP
-            if not self.hub.closed and (self._subscribers or not idle):
-                return False
-            self._running = False
-            self.position = None  # a later start reads the sequence afresh
-            return True
-
-    def _current(self) -> int:
-        return int(self.hub.redis.hget(symbol_keys(self.spec.symbol).meta, "seq") or 0)
-
-    def _run(self) -> None:
-        k = symbol_keys(self.spec.symbol)
-        settings = self.hub.settings
-        reader = make_redis(settings, socket_timeout=BLOCK_MS / 1000 + READER_MARGIN)
-        try:
-            while not self._should_stop():
-                try:
-                    if self.position is None:
-                        # Start over from now; the streams' snapshots come after this point.
-                        self.position = self._current()
-                        self._broadcast(RESYNC)
-                    reply = reader.xread({k.events: f"{self.position}-0"}, count=1, block=BLOCK_MS)
-                    if not reply:
-                        continue
-                    started = time.monotonic()
-                    changes = self.hub.changes.read(self.spec.symbol, self.position)
-                except RedisError as exc:
-                    log.warning("stream feed %s: %s", self.spec.symbol, exc)
-                    self.position = None
-                    time.sleep(1.0)
-                    continue
-                if changes is None:
-                    self.position = None  # too far behind, or trimmed: start over from now
-                    continue
-                payload = sse("update", changes.sequence, update_data(self.spec, changes))
-                self.position = changes.sequence
-                self._broadcast(Batch(changes, payload))
-                # Coalesce: under load, what arrives meanwhile goes into the next update.
-                time.sleep(max(0.0, COALESCE - (time.monotonic() - started)))
-        except Exception:
-            log.exception("stream feed %s stopped", self.spec.symbol)
-            with self._lock:
-                self._running = False
-            self._broadcast(RESYNC)
-        finally:
-            reader.close()
+def encode_update(spec: SymbolSpec, changes: Changes, trades_after: Optional[int] = None) -> bytes:
+    return sse("update", changes.sequence, update_data(spec, changes, trades_after))
 
 
 class StreamHub:
@@ -289,11 +166,20 @@ class StreamHub:
     def open_streams(self) -> int:
         return sum(f.subscribers for f in list(self._feeds.values()))
 
-    def stream(self, spec: SymbolSpec, depth: int, last_event_id: Optional[int]) -> Stream:
+    def stream(
+        self,
+        spec: SymbolSpec,
+        depth: int,
+        last_event_id: Optional[int],
+        sock: Any = None,
+        chunked: bool = True,
+    ) -> Stream:
         """One stream's bytes, until the client goes away or the server stops.
 
         The first event (snapshot, or the update since Last-Event-ID) is read here, before
-        the response starts, so a Redis that cannot be reached is still a plain 503.
+        the response starts, so a Redis that cannot be reached is still a plain 503. `sock`:
+        the client's gevent socket (gunicorn's gevent worker), for the feed's direct writes
+        of HTTP/1.1 chunks (`chunked`) or of plain bytes (HTTP/1.0).
         """
         feed = self.feed(spec)
         sub = feed.subscribe()  # first: nothing the feed reads from now on is missed
@@ -302,23 +188,35 @@ class StreamHub:
             if last_event_id is not None:
                 changes = self.changes.read(spec.symbol, last_event_id)
                 if changes is not None:
-                    first = sse("update", changes.sequence, update_data(spec, changes))
-                    cursor = changes.sequence
+                    first, cursor = encode_update(spec, changes), changes.sequence
             if first is None:
                 book = self.ctx.engine.book(spec.symbol, depth)
                 first, cursor = snapshot_event(spec, book), book.sequence
         except BaseException:
             feed.unsubscribe(sub)
             raise
+        raw = getattr(sock, "_sock", None) if _is_gevent_socket(sock) else None
+        if raw is not None:
+            sub.raw, sub.chunked = raw, chunked
         head = f"retry: {RETRY_MS}\n\n".encode() + first
-        return Stream(self._follow(spec, depth, sub, cursor, head), lambda: feed.unsubscribe(sub))
+        chunks = self._follow(spec, depth, sub, cursor, head, sock if raw is not None else None)
+        return Stream(chunks, lambda: feed.unsubscribe(sub))
 
     def _follow(
-        self, spec: SymbolSpec, depth: int, sub: Subscriber, cursor: int, head: bytes
+        self,
+        spec: SymbolSpec,
+        depth: int,
+        sub: Subscriber,
+        cursor: int,
+        head: bytes,
+        sock: Any,
     ) -> Iterator[bytes]:
         yield head
         last_write = time.monotonic()
-        while not (_STOPPING.is_set() or self.closed):
+        while not (_STOPPING.is_set() or self.closed or sub.broken):
+            if sub.pending:  # the rest of a partial direct write, before anything else
+                sock.sendall(sub.pending)
+                sub.pending = b""
             if sub.overflowed:
                 sub.overflowed = False
                 _drain(sub.queue)
@@ -327,34 +225,46 @@ class StreamHub:
                 last_write = time.monotonic()
                 continue
             try:
-                item = sub.queue.get(timeout=WAKE)
+                item = sub.queue.get_nowait()
             except queue.Empty:
-                if time.monotonic() - last_write >= HEARTBEAT:
+                item = None
+            if item is None:
+                if time.monotonic() - max(last_write, sub.last_write) >= HEARTBEAT:
                     yield heartbeat()
                     last_write = time.monotonic()
-                continue
-            if item is RESYNC:
-                book = self.ctx.engine.book(spec.symbol, depth)
-                out, cursor = snapshot_event(spec, book), book.sequence
-            else:
-                changes = item.changes
-                if changes.sequence <= cursor:
-                    continue  # already in this stream's snapshot or catch-up
-                if changes.prev == cursor:
-                    out = item.payload  # the common case: the shared bytes
-                elif changes.prev < cursor:
-                    # Joined inside this batch: its levels hold for this book too, but only
-                    # the trades after the stream's own sequence are new to it.
-                    out = sse("update", changes.sequence, update_data(spec, changes, cursor))
-                else:
-                    out, changes_end = self._catch_up(spec, depth, cursor)
-                    cursor = changes_end
-                    yield out
-                    last_write = time.monotonic()
                     continue
-                cursor = changes.sequence
-            yield out
-            last_write = time.monotonic()
+                if sock is not None:
+                    # Up to date: the feed writes to this stream itself until it hands it back.
+                    sub.cursor, sub.attached = cursor, True
+                    sub.wake.clear()
+                    sub.wake.wait(WAKE)
+                    sub.attached = False
+                    cursor = sub.cursor
+                    continue
+                try:
+                    item = sub.queue.get(timeout=WAKE)
+                except queue.Empty:
+                    continue
+            out, cursor = self._next(spec, depth, item, cursor)
+            if out:
+                yield out
+                last_write = time.monotonic()
+
+    def _next(self, spec: SymbolSpec, depth: int, item: Any, cursor: int) -> tuple[bytes, int]:
+        """What one item from the feed means for a stream at `cursor` (b"": nothing)."""
+        if item is RESYNC:
+            book = self.ctx.engine.book(spec.symbol, depth)
+            return snapshot_event(spec, book), book.sequence
+        changes = item.changes
+        if changes.sequence <= cursor:
+            return b"", cursor  # already in this stream's snapshot or catch-up
+        if changes.prev == cursor:
+            return item.payload, changes.sequence  # the common case: the shared bytes
+        if changes.prev < cursor:
+            # Joined inside this batch: its levels hold for this book too, but only the
+            # trades after the stream's own sequence are new to it.
+            return encode_update(spec, changes, cursor), changes.sequence
+        return self._catch_up(spec, depth, cursor)
 
     def _catch_up(self, spec: SymbolSpec, depth: int, cursor: int) -> tuple[bytes, int]:
         """An update from this stream's own position (or a snapshot if that is too far)."""
@@ -362,7 +272,11 @@ class StreamHub:
         if changes is None:
             book = self.ctx.engine.book(spec.symbol, depth)
             return snapshot_event(spec, book), book.sequence
-        return sse("update", changes.sequence, update_data(spec, changes)), changes.sequence
+        return encode_update(spec, changes), changes.sequence
+
+
+def _is_gevent_socket(sock: Any) -> bool:
+    return sock is not None and type(sock).__module__.startswith("gevent")
 
 
 class Stream:

@@ -74,5 +74,11 @@ def stream() -> Any:
     spec = known_symbol(ctx, q.symbol)
     if request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
         install_shutdown_hook()
-    body = stream_hub().stream(spec, q.depth, _last_event_id())
+    env = request.environ
+    body = stream_hub().stream(
+        spec, q.depth, _last_event_id(),
+        # gunicorn's gevent worker: the feed may write this stream's chunks itself
+        sock=env.get("gunicorn.socket"),
+        chunked=env.get("SERVER_PROTOCOL") != "HTTP/1.0",
+    )  # fmt: skip
     return Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
