@@ -10,7 +10,7 @@ import pytest
 from bench import run
 
 TINY = ["--orders", "400", "--resting", "2000", "--small-book", "100", "--expire", "300",
-        "--seconds", "1", "--no-docs"]  # fmt: skip
+        "--seconds", "1", "--reps", "1", "--no-docs"]  # fmt: skip
 
 
 def test_a_tiny_run_writes_every_figure_and_the_docs_table(tmp_path, capsys):
