@@ -103,6 +103,16 @@ def test_a_body_that_is_not_a_batch_is_422(client, alice, body, message):
     assert error["field"] == ("extra" if "extra" in body else "orders")
 
 
+def test_a_body_that_is_not_a_batch_takes_one_token_not_one_per_order(redis_url, btc, make_account):
+    from app import create_app
+
+    client = create_app({"REDIS_URL": redis_url, "ORDER_RATE_LIMIT": 2}).test_client()
+    key = make_account("carol")  # 2 orders/s: a burst of 4
+    batch(client, key, None, expect=422, body={"orders": [order()] * 4, "extra": 1})
+    results = batch(client, key, [order(), order(), order(), order()]).get_json()["results"]
+    assert [x["status"] for x in results] == [201, 201, 201, 429]
+
+
 def test_a_batch_needs_a_key(client, alice):
     response = client.post(f"{API}/orders/batch", json={"orders": [order()]})
     assert response.status_code == 401

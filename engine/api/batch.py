@@ -48,7 +48,8 @@ def place_batch() -> Any:
     ctx = current_context()
     body = read_body()
     items = body.value.get("orders") if isinstance(body.value, dict) else None
-    is_batch = isinstance(items, list) and 1 <= len(items) <= MAX_BATCH
+    # A batch to place: exactly {"orders": [1 to 100 items]}. Anything else fails as a whole.
+    is_batch = isinstance(items, list) and 1 <= len(items) <= MAX_BATCH and len(body.value) == 1
     # Symbols the orders name that exist (steps are cached: no round trip), to be marked as
     # the account's as a single post marks its own.
     known = []
@@ -71,7 +72,8 @@ def place_batch() -> Any:
     )
     data = body.object()
     query(NoQuery)
-    if not is_batch and isinstance(data.get("orders"), list):
+    orders = data.get("orders")
+    if isinstance(orders, list) and not 1 <= len(orders) <= MAX_BATCH:
         raise ValidationFailed(f"orders must hold 1 to {MAX_BATCH} orders", "orders")
     validate(BatchRequest, data)
 
