@@ -197,9 +197,21 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     def content(model: Optional[type[BaseModel]], mode: str) -> dict[str, Any]:
         if op.sse_events and mode == "serialization":
             events = {name: refs[(m_, "serialization")] for name, m_ in op.sse_events.items()}
+            # Before OpenAPI 3.2 (itemSchema), an event stream's schema describes one event:
+            # its fields (event, data, id), `data` being JSON text of the event's model.
+            one_event = [
+                {"type": "object", "required": ["event", "data"], "properties": {
+                    "event": {"const": name},
+                    "data": {"type": "string", "contentMediaType": "application/json",
+                             "contentSchema": schema},
+                    "id": {"type": "string", "description": "The symbol's sequence after it."},
+                    "retry": {"type": "integer"},
+                }}
+                for name, schema in events.items()
+            ]  # fmt: skip
             return {"text/event-stream": {
-                "schema": {"type": "string", "description": "Server-Sent Events; each `data` "
-                           "line is one JSON object, by event name in x-events."},
+                "schema": {"oneOf": one_event, "description": "Server-Sent Events: one event "
+                           "(its `data` line one JSON object); heartbeats are comment lines."},
                 "x-events": events,
             }}  # fmt: skip
         schema = refs[(model, mode)] if model is not None else {"type": "object"}
