@@ -81,8 +81,9 @@ def random_step(engine: Engine, rng: random.Random, now_us: int) -> None:
         # GTD orders that fall due within a few steps (killed on contact or by the sweep)
         expires = now_us + rng.randint(1, 30) * 1000
         try:
-            engine.place(account, PlaceRequest(SYMBOL, side, "limit", qty, price=price,
-                                               time_in_force="GTD", expires_at=expires))  # fmt: skip
+            gtd = PlaceRequest(SYMBOL, side, "limit", qty, price=price, time_in_force="GTD",
+                               expires_at=expires)  # fmt: skip
+            engine.place(account, gtd)
         except ValidationFailed:
             pass  # already due when it arrived (a busy machine): refused, nothing changed
     elif roll < 0.9:
