@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "fanout"
 BATCH = 500  # stream entries per read
-SYMBOL_LEASE_MS = 5000  # a dead consumer's symbols are taken over after at most this long
+SYMBOL_LEASE_MS = 3000  # a dead consumer's symbols are taken over after at most this long
 RENEW_AFTER = 0.5  # seconds: a held lease is checked and extended this often
 IDLE_SLEEP = 0.02  # seconds between polls when no symbol had anything new
 

@@ -196,38 +196,38 @@ class Deliverer:
         return [_text(a) for a in self.redis.zrangebyscore(WEBHOOKS_DUE, "-inf", now_ms, 0, limit)]
 
     def run(self, until: float, idle_sleep: float = 0.05) -> tuple[int, int, int]:
-        """Deliver until ``until`` (time.monotonic()), then wait for what is in flight."""
+        """Deliver until ``until`` (time.monotonic()), then wait for what is in flight.
+
+        Up to MAX_IN_FLIGHT deliveries are out at once; each finished one is settled at
+        once (an order's next event becomes due as soon as its previous one got its 2xx).
+        """
         totals = [0, 0, 0]
         inflight: dict[cf.Future, Delivery] = {}
-        busy: set[str] = set()  # accounts with deliveries in flight: not claimed again yet
-        done: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+        limit = self.threads * 4
         with cf.ThreadPoolExecutor(self.threads, thread_name_prefix="webhook") as pool:
             while True:
                 if time.monotonic() < until:
                     for account_id in self.due_accounts():
-                        if account_id in busy:
-                            continue
-                        claimed = self.claim(account_id)
-                        for delivery in claimed:
+                        room = limit - len(inflight)
+                        if room <= 0:
+                            break
+                        for delivery in self.claim(account_id, min(CLAIM_BATCH, room)):
                             inflight[pool.submit(post, delivery, self.timeout)] = delivery
-                        if claimed:
-                            busy.add(account_id)
                 elif not inflight:
                     break
-                if inflight:
-                    finished, _ = cf.wait(
-                        list(inflight), timeout=idle_sleep, return_when=cf.FIRST_COMPLETED
-                    )
-                    for future in finished:
-                        delivery = inflight.pop(future)
-                        done[delivery.account_id].append((delivery.member, future.result()))
-                    pending_accounts = {d.account_id for d in inflight.values()}
-                    for account_id in [a for a in done if a not in pending_accounts]:
-                        for i, n in enumerate(self.settle(account_id, done.pop(account_id))):
-                            totals[i] += n
-                        busy.discard(account_id)
-                else:
+                if not inflight:
                     time.sleep(max(0.0, min(idle_sleep, until - time.monotonic())))
+                    continue
+                finished, _ = cf.wait(
+                    list(inflight), timeout=idle_sleep, return_when=cf.FIRST_COMPLETED
+                )
+                outcomes: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+                for future in finished:
+                    delivery = inflight.pop(future)
+                    outcomes[delivery.account_id].append((delivery.member, future.result()))
+                for account_id, done in outcomes.items():
+                    for i, n in enumerate(self.settle(account_id, done)):
+                        totals[i] += n
         return totals[0], totals[1], totals[2]
 
 
