@@ -1,11 +1,13 @@
 """Status updates over HTTP: the long-poll event feed and the account's webhook.
 
 ``GET /events`` reads the account's feed (engine/feed.py) after a cursor; with ``wait`` it
-blocks in Redis (XREAD BLOCK) until an event arrives or the wait ends. A blocked request holds
-one of gunicorn's threads (the Procfile runs gthread workers), so each web process lets at
-most LONG_POLL_SLOTS requests wait at once: the others answer at once with what there is (a
-shorter wait, as the contract allows), and order entry always has threads left. The blocking
-reads use their own Redis client, whose socket timeout outlasts the longest wait.
+blocks in Redis (XREAD BLOCK) until an event arrives or the wait ends. The web runs gunicorn's
+gevent worker (see the Procfile), so a waiting request is a greenlet parked on its socket, not
+a thread: it cannot starve order entry. Each waiting request holds one connection of its own
+client, whose socket timeout outlasts the longest wait; at most LONG_POLL_SLOTS requests per
+web process wait at once (fewer than that client's pool holds, so none waits for a
+connection), and any more answer at once with what there is (a shorter wait, as the contract
+allows: "up to S seconds").
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import orjson
 from flask import Blueprint, Response, current_app
 
 from engine import webhooks
-from engine.connection import make_redis
+from engine.connection import POOL_SIZE, make_redis
 from engine.context import EngineContext, current_context
 from engine.errors import ValidationFailed
 from engine.event_models import EventsQuery, WebhookRequest
@@ -28,8 +30,8 @@ from .inputs import caller, query, read_body
 
 bp = Blueprint("events", __name__)
 
-# Requests of one web process that may wait at once (gunicorn --threads 8 in the Procfile).
-LONG_POLL_SLOTS = 4
+# Requests of one web process that may wait at once: fewer than the client's pool holds.
+LONG_POLL_SLOTS = POOL_SIZE * 3 // 4
 
 
 def _extension(name: str, build) -> Any:
@@ -46,9 +48,7 @@ def _feed(ctx: EngineContext) -> Feed:
 def _blocking_redis(ctx: EngineContext):
     return _extension(
         "trade_engine_blocking_redis",
-        lambda: make_redis(
-            ctx.settings, socket_timeout=BLOCKING_SOCKET_TIMEOUT, max_connections=LONG_POLL_SLOTS
-        ),
+        lambda: make_redis(ctx.settings, socket_timeout=BLOCKING_SOCKET_TIMEOUT),
     )
 
 
