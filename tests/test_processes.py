@@ -57,7 +57,7 @@ def stop(process: subprocess.Popen, timeout: float = 10) -> int:
         raise
 
 
-def wait_for(condition, timeout: float, what: str):
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -68,7 +68,7 @@ def wait_for(condition, timeout: float, what: str):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(interval)
 
 
 def test_procfile_lists_web_first_then_worker_and_scheduler():
@@ -87,10 +87,15 @@ def test_worker_and_scheduler_make_health_ok_and_stop_cleanly(redis_url):
     scheduler = start("scheduler", redis_url)
     try:
         body = wait_for(
-            lambda: (h := health(r, rq_r))["status"] == "ok" and h, 20, "health to be ok"
+            lambda: (h := health(r, rq_r))["workers"] == len(WORKER_GROUPS) and h,
+            20,
+            "every worker process to be up",
         )
         assert body == {
-            "status": "ok", "redis": "ok", "workers": len(WORKER_GROUPS), "scheduler": "ok"
+            "status": "ok",
+            "redis": "ok",
+            "workers": len(WORKER_GROUPS),
+            "scheduler": "ok",
         }
         # The heartbeat job went scheduler -> queue -> worker -> Redis.
         wait_for(lambda: r.exists(keys.SCHEDULER_HEARTBEAT), 10, "the heartbeat job")
@@ -108,20 +113,27 @@ def test_two_schedulers_double_no_run(redis_url):
     r = make_redis(settings)
     worker = start("worker", redis_url)
     schedulers = [start("scheduler", redis_url), start("scheduler", redis_url)]
-    seen: set[str] = set()
+    # The heartbeat's stamp, and the lease tokens of the jobs that loop inside their second.
+    leased = ("expiry", "fanout", "webhooks", "housekeeping")
+    seen: dict[str, set[str]] = {name: set() for name in ("heartbeat", *leased)}
     try:
         wait_for(lambda: r.exists(keys.SCHEDULER_HEARTBEAT), 20, "the first heartbeat")
         started = time.monotonic()
         while time.monotonic() - started < 3:
-            stamp = r.get(keys.SCHEDULER_HEARTBEAT)
-            if stamp:
-                seen.add(stamp)
+            pipe = r.pipeline(transaction=False)
+            pipe.get(keys.SCHEDULER_HEARTBEAT)
+            for name in leased:
+                pipe.get(keys.lease(name))
+            for name, value in zip(("heartbeat", *leased), pipe.execute(), strict=True):
+                if value:
+                    seen[name].add(value)
             time.sleep(0.02)
     finally:
         for process in [worker, *schedulers]:
-            stop(process)
-    # Both schedulers enqueue a heartbeat every second; the lease lets one a second run.
-    assert 2 <= len(seen) <= 4
+            stop(process, 40)
+    # Both schedulers enqueue every job every second; the leases let one run a second.
+    for name, values in seen.items():
+        assert 2 <= len(values) <= 4, (name, len(values))
 
 
 @pytest.mark.timeout(90)
@@ -139,10 +151,13 @@ def test_the_worker_rides_out_a_redis_restart(tmp_path):
             health(r, rq_r)
         time.sleep(2)
         server.start()  # same port, no persistence: RQ's registrations are gone too
-        body = wait_for(
-            lambda: (h := health(r, rq_r))["status"] == "ok" and h, 40, "health to recover"
-        )
-        assert body["workers"] == len(WORKER_GROUPS)
+        wait_for(
+            lambda: health(r, rq_r) == {
+                "status": "ok", "redis": "ok", "workers": len(WORKER_GROUPS), "scheduler": "ok"
+            },
+            40,
+            "health to recover",
+        )  # fmt: skip
         assert worker.poll() is None and scheduler.poll() is None
     finally:
         worker_rc = stop(worker, 40)
