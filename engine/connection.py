@@ -39,7 +39,10 @@ def make_redis(
     options.update(overrides)
     url = url or settings.redis_url
     if is_cluster_url(url):
-        return make_cluster_client(url, **options)
+        # The same bounded, waiting pool for each node's connections.
+        pool = {"connection_pool_class": redis.BlockingConnectionPool,
+                "max_connections": POOL_SIZE, "timeout": POOL_WAIT}  # fmt: skip
+        return make_cluster_client(url, **(pool | options))
     # The web's gevent worker runs far more requests at once than a pool has connections (200
     # open streams starting together): wait a moment for a free one rather than fail at once.
     pool = redis.BlockingConnectionPool.from_url(
