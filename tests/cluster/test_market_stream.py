@@ -1,4 +1,4 @@
-"""tests/test_market_stream.py again, unchanged, on the Redis Cluster (tests/cluster/conftest.py)."""
+"""tests/test_market_stream.py again, unchanged, on the Redis Cluster (tests/cluster/)."""
 
 import pytest
 
