@@ -5,15 +5,21 @@ Every periodic job (engine/cron.py enqueues them) first takes its lease (engine/
 double every run. A job that finds the lease taken returns None and does nothing.
 
 ``rq cron`` counts in whole seconds, so the jobs that must react faster (expiry, fan-out,
-webhooks) hold their one-second lease and work in a loop for WINDOW seconds of it: the next
-run, a second later, takes over. Each is idempotent, so a run cut short (a worker killed) is
-finished by the next one.
+webhooks) hold their one-second lease and work in a loop for WINDOW seconds of it, then give
+the lease back: the next run, a second later, takes it at once (had it waited for the lease
+to run out, a run a few milliseconds early would find it taken and skip a whole second). A
+copy from a second scheduler finds the lease held and does nothing, so two runs never
+overlap. Each is idempotent, so a run cut short (a worker killed) is finished by the next.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis.exceptions import RedisError
 
 from engine import expiry, keys, leases
 from engine.config import Settings
@@ -68,27 +74,46 @@ def housekeeping() -> dict | None:
 def expiry_sweep() -> dict | None:
     """Kill due orders (GTD expired, GTC past ORDER_MAX_AGE): a sweep every 0.1 s for ~1 s."""
     ctx = context()
-    if leases.take(ctx.redis, "expiry", WINDOW_LEASE_MS) is None:
-        return None
-    result = expiry.run_window(ctx.engine, until=time.monotonic() + WINDOW)
-    return {"expired": result.expired, "max_age": result.max_age}
+    with _window(ctx, "expiry") as until:
+        if until is None:
+            return None
+        result = expiry.run_window(ctx.engine, until=until)
+        return {"expired": result.expired, "max_age": result.max_age}
 
 
 def fan_out() -> dict | None:
     """Fan the symbols' events out to the accounts' feeds (and webhooks) for ~1 s."""
     ctx = context()
-    if leases.take(ctx.redis, "fanout", WINDOW_LEASE_MS) is None:
-        return None
-    return {"entries": _fan_out(ctx).run(until=time.monotonic() + WINDOW)}
+    with _window(ctx, "fanout") as until:
+        if until is None:
+            return None
+        return {"entries": _fan_out(ctx).run(until=until)}
 
 
 def deliver_webhooks() -> dict | None:
     """POST the accounts' due webhook deliveries for ~1 s (and settle those in flight)."""
     ctx = context()
-    if leases.take(ctx.redis, "webhooks", WINDOW_LEASE_MS) is None:
-        return None
-    delivered, failed, given_up = _deliverer(ctx).run(until=time.monotonic() + WINDOW)
-    return {"delivered": delivered, "failed": failed, "given_up": given_up}
+    with _window(ctx, "webhooks") as until:
+        if until is None:
+            return None
+        delivered, failed, given_up = _deliverer(ctx).run(until=until)
+        return {"delivered": delivered, "failed": failed, "given_up": given_up}
+
+
+@contextmanager
+def _window(ctx: EngineContext, name: str) -> Iterator[float | None]:
+    """The time.monotonic() this run works until, holding lease ``name`` (None: not ours)."""
+    token = leases.take(ctx.redis, name, WINDOW_LEASE_MS)
+    if token is None:
+        yield None
+        return
+    try:
+        yield time.monotonic() + WINDOW
+    finally:
+        try:
+            leases.release(ctx.redis, name, token)
+        except RedisError:
+            pass  # it runs out by itself
 
 
 def snapshots() -> dict | None:

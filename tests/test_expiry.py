@@ -180,11 +180,17 @@ def test_lateness_goes_into_the_histogram(ctx, alice):
     assert sum(int(v) for k, v in counters.items() if k.startswith("lateness_bucket:")) == 3
 
 
-def test_the_sweep_job_takes_its_lease_and_sweeps_for_about_a_second(ctx, alice):
+def test_the_sweep_job_sweeps_for_about_a_second_and_a_copy_meanwhile_does_nothing(ctx, alice):
     now = redis_now_us(ctx.redis)
     order = place(ctx, alice, "buy", 1, 10000, time_in_force="GTD", expires_at=now + 300_000)
+    results = []
     started = time.monotonic()
-    assert jobs.expiry_sweep() == {"expired": 1, "max_age": 0}  # due during the job's window
+    run = threading.Thread(target=lambda: results.append(jobs.expiry_sweep()))
+    run.start()
+    time.sleep(0.1)
+    assert jobs.expiry_sweep() is None  # a second scheduler's copy while the first runs
+    run.join()
     assert 0.9 < time.monotonic() - started < 1.3
+    assert results == [{"expired": 1, "max_age": 0}]  # it fell due during the window
     assert status(ctx, alice, order) == ("killed", "expired")
-    assert jobs.expiry_sweep() is None  # a second scheduler's copy in the same second
+    assert not ctx.redis.exists(keys.lease("expiry"))  # given back: the next run starts at once
