@@ -199,6 +199,8 @@ class Feed:
                         self.broadcast(RESYNC)
                     reply = reader.xread({k.events: f"{self.position}-0"}, count=1, block=BLOCK_MS)
                     if not reply:
+                        if self._current() < self.position:
+                            self.position = None  # the sequence went back (Redis lost data)
                         continue
                     # What arrives while the bucket refills goes into this same update.
                     time.sleep(bucket.wait())

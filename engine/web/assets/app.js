@@ -2,8 +2,9 @@
 //
 // Market data: GET /api/v1/stream (Server-Sent Events: a book snapshot, then updates with
 // trades and changed levels), /ticker and /candles. Private data, once an API key is pasted
-// (kept in this tab's sessionStorage only): /orders and /fills, polled and refreshed after
-// every trade the stream brings. Every API error is shown as a readable message.
+// (kept in this tab's sessionStorage only): /orders and /fills, read again whenever the
+// account's event feed (GET /events, long poll) has news, after every trade the stream
+// brings, and every few seconds anyway. Every API error is shown as a readable message.
 "use strict";
 
 (() => {
@@ -12,7 +13,8 @@
   const LEVELS = 16; // price levels shown per side in the ladder
   const STREAM_DEPTH = 100; // levels per side in the stream's snapshot (depth chart)
   const TAPE_SIZE = 60;
-  const PRIVATE_POLL_MS = 2000;
+  const PRIVATE_POLL_MS = 5000;
+  const EVENTS_WAIT_S = 25; // GET /events long poll
   const TICKER_POLL_MS = 5000;
   const CANDLES_POLL_MS = 15000;
   const INTERVAL_SECONDS = { "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
@@ -35,6 +37,7 @@
     timers: [],
     privateBusy: false,
     privateAgain: false,
+    eventsFor: null, // the key the event feed loop follows
   };
 
   // -- the API --------------------------------------------------------------------------------
@@ -507,6 +510,38 @@
     }
   }
 
+  // The account's event feed: skip what is already there, then wait for news (long poll).
+  async function followEvents() {
+    const key = state.key;
+    if (!key || state.eventsFor === key) return;
+    state.eventsFor = key;
+    const q = (after, extra) =>
+      `/events?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}${extra}`;
+    let after = null;
+    try {
+      for (let page = 0; page < 100; page++) {
+        const r = await api("GET", q(after, ""), undefined, { auth: true });
+        after = r.next_cursor || after;
+        if (r.events.length < 1000) break;
+      }
+      while (state.key === key) {
+        const r = await api("GET", q(after, `&wait=${EVENTS_WAIT_S}`), undefined, { auth: true });
+        if (state.key !== key) break;
+        after = r.next_cursor || after;
+        if (r.events.some((e) => state.spec && e.order && e.order.symbol === state.spec.symbol)) {
+          refreshPrivate();
+        }
+      }
+    } catch (err) {
+      // 401 is shown by the orders' refresh; anything else: the polling goes on regardless.
+      if (!(err instanceof ApiError && err.status === 401)) {
+        setTimeout(() => { if (state.eventsFor === key) { state.eventsFor = null; followEvents(); } }, 5000);
+        return;
+      }
+    }
+    if (state.eventsFor === key) state.eventsFor = null;
+  }
+
   function showKeyState() {
     const has = Boolean(state.key);
     $("key-forget").hidden = !has;
@@ -655,6 +690,7 @@
       $("api-key").value = "";
       showKeyState();
       refreshPrivate();
+      followEvents();
     });
     $("key-forget").addEventListener("click", () => {
       state.key = "";
@@ -685,6 +721,7 @@
     }
     selectSymbol(decodeURIComponent(location.hash.slice(1)));
     state.timers.push(setInterval(refreshPrivate, PRIVATE_POLL_MS));
+    followEvents();
     state.timers.push(setInterval(loadTicker, TICKER_POLL_MS));
     state.timers.push(setInterval(loadCandles, CANDLES_POLL_MS));
   }
