@@ -56,7 +56,7 @@ def context() -> EngineContext:
 def scheduler_heartbeat() -> int | None:
     """Record that the scheduler -> queue -> worker path works: Redis TIME in microseconds."""
     redis = context().redis
-    if leases.take(redis, "scheduler_heartbeat", HEARTBEAT_PERIOD_MS) is None:
+    if leases.take_on_time(redis, "scheduler_heartbeat", HEARTBEAT_PERIOD_MS) is None:
         return None
     return write_scheduler_heartbeat(redis)
 
@@ -64,7 +64,7 @@ def scheduler_heartbeat() -> int | None:
 def housekeeping() -> dict | None:
     """Periodic upkeep of the books: final orders and trades past ORDER_RETENTION go."""
     ctx = context()
-    if leases.take(ctx.redis, "housekeeping", HOUSEKEEPING_PERIOD_MS) is None:
+    if leases.take_on_time(ctx.redis, "housekeeping", HOUSEKEEPING_PERIOD_MS) is None:
         return None
     summary = run_housekeeping(ctx.redis)
     summary.update(run_retention(ctx))
@@ -103,7 +103,7 @@ def deliver_webhooks() -> dict | None:
 @contextmanager
 def _window(ctx: EngineContext, name: str) -> Iterator[float | None]:
     """The time.monotonic() this run works until, holding lease ``name`` (None: not ours)."""
-    token = leases.take(ctx.redis, name, WINDOW_LEASE_MS)
+    token = leases.take_on_time(ctx.redis, name, WINDOW_LEASE_MS)
     if token is None:
         yield None
         return
@@ -119,7 +119,7 @@ def _window(ctx: EngineContext, name: str) -> Iterator[float | None]:
 def snapshots() -> dict | None:
     """Write each changed symbol's book snapshot, then trim its stream and the old feeds."""
     ctx = context()
-    if leases.take(ctx.redis, "snapshots", SNAPSHOT_PERIOD_S * 1000) is None:
+    if leases.take_on_time(ctx.redis, "snapshots", SNAPSHOT_PERIOD_S * 1000) is None:
         return None
     return run_snapshots(ctx)
 
