@@ -37,6 +37,23 @@ def test_a_lease_is_taken_once_per_period(r):
     assert leases.take(r, "sweep", 200) not in (None, token)
 
 
+def test_a_run_just_before_the_lease_ends_waits_for_it_and_one_mid_period_does_not(r):
+    first = leases.take(r, "job", 1000)
+    assert leases.take_on_time(r, "job", 1000) is None  # mid-period: a second scheduler's copy
+    r.pexpire(keys.lease("job"), 150)  # the same lease, about to run out
+    started = time.monotonic()
+    second = leases.take_on_time(r, "job", 1000)
+    assert second not in (None, first) and 0.1 < time.monotonic() - started < 0.3
+
+
+def test_a_lease_is_given_back_only_by_its_holder(r):
+    token = leases.take(r, "job", 1000)
+    assert not leases.release(r, "job", "someone else") and leases.holder(r, "job") == token
+    assert not leases.renew(r, "job", "someone else", 5000)
+    assert leases.renew(r, "job", token, 5000) and r.pttl(keys.lease("job")) > 4000
+    assert leases.release(r, "job", token) and leases.holder(r, "job") is None
+
+
 def test_leases_of_different_jobs_are_independent(r):
     assert leases.take(r, "a", 1000)
     assert leases.take(r, "b", 1000)
