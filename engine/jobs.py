@@ -32,6 +32,9 @@ HEARTBEAT_PERIOD_MS = 1000
 WINDOW_LEASE_MS = 1000  # the lease of the looping jobs: one run per second
 WINDOW = 0.95  # seconds a looping job works inside its lease
 SNAPSHOT_PERIOD_S = 30  # book snapshots and stream/feed trimming
+# 2 s short of the period: a first run that started late (workers still starting) does not
+# make the next one find its lease held and skip a whole period.
+SNAPSHOT_LEASE_MS = SNAPSHOT_PERIOD_S * 1000 - 2000
 # The health check calls the scheduler "ok" while its heartbeat is younger than this: the
 # heartbeat key simply expires after it.
 SCHEDULER_HEARTBEAT_TTL_MS = 10_000
@@ -119,7 +122,7 @@ def _window(ctx: EngineContext, name: str) -> Iterator[float | None]:
 def snapshots() -> dict | None:
     """Write each changed symbol's book snapshot, then trim its stream and the old feeds."""
     ctx = context()
-    if leases.take_on_time(ctx.redis, "snapshots", SNAPSHOT_PERIOD_S * 1000) is None:
+    if leases.take_on_time(ctx.redis, "snapshots", SNAPSHOT_LEASE_MS) is None:
         return None
     return run_snapshots(ctx)
 
