@@ -120,7 +120,7 @@ def test_old_events_leave_the_feeds(ctx, alice, bob):
     place(ctx, alice, "sell", 1, 10001)
     fan_out(ctx)
     assert keeper.trim_feeds() == 1
-    (cursor, body), *rest = feed.read(alice, "0-0", 10)
+    (_cursor, body), *rest = feed.read(alice, "0-0", 10)
     assert rest == [] and b'"id":"BTC-USD:2:2"' in body
 
 
