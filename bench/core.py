@@ -40,6 +40,11 @@ class RunStats:
     cancels: int = 0
     with_fill: int = 0  # placements that traded on arrival
     seconds: float = 0.0
+    redis_cpu_seconds: float = 0.0  # CPU time of Redis's main thread during the run
+
+    @property
+    def redis_cpu_us_per_op(self) -> float:
+        return 1e6 * self.redis_cpu_seconds / self.ops if self.ops else 0.0
 
     @property
     def per_second(self) -> float:
@@ -175,6 +180,7 @@ def run_ops(
     resting: dict[str, list[tuple]] = {s: [] for s, _t, _l in SYMBOLS}
     stats = RunStats()
     redis = side.redis
+    cpu_before = redis_cpu_seconds(redis)
     started = time.perf_counter()
     for start in range(0, len(ops), depth):
         batch: list[Optional[Op]] = []
@@ -211,6 +217,7 @@ def run_ops(
         if progress is not None:
             progress(min(depth, len(ops) - start))
     stats.seconds = time.perf_counter() - started
+    stats.redis_cpu_seconds = redis_cpu_seconds(redis) - cpu_before
     stats.ops = stats.placements + stats.cancels
     return stats
 
@@ -253,6 +260,12 @@ def _take(it: Iterable[Op], n: int) -> list[Op]:
         if len(out) == n:
             break
     return out
+
+
+def redis_cpu_seconds(redis) -> float:
+    """CPU time Redis's main thread has used (INFO cpu): less moved by other load than a rate."""
+    cpu = redis.info("cpu")
+    return float(cpu["used_cpu_user_main_thread"]) + float(cpu["used_cpu_sys_main_thread"])
 
 
 def evalsha_usec_per_call(redis) -> float:
