@@ -316,10 +316,13 @@ def test_a_backup_of_a_running_system_restores_onto_a_fresh_redis(tmp_path, meth
         with Trading(live.url, "1") as trading:
             before = r.hlen(orders)
             if method == "bgsave":
-                # A point-in-time snapshot, written by a fork: copy it once LASTSAVE moves.
-                last = r.lastsave()
+                # A point-in-time snapshot, written by a fork: copy it once it is written
+                # (INFO's rdb_saves counts them; LASTSAVE has a one-second resolution).
+                saves = r.info("persistence")["rdb_saves"]
                 r.bgsave()
-                _wait_for(lambda: r.lastsave() != last and _persistence_idle(r), 30)
+                _wait_for(
+                    lambda: r.info("persistence")["rdb_saves"] > saves and _persistence_idle(r), 30
+                )
                 backup.mkdir()
                 shutil.copy2(live.directory / "dump.rdb", backup / "dump.rdb")
             else:
