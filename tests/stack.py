@@ -147,9 +147,14 @@ class Process:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def stop(self, timeout: float = 20) -> int:
+    def terminate(self) -> None:
+        """SIGTERM to the process group (gunicorn's workers, honcho-style shells included)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -157,6 +162,14 @@ class Process:
                 self.process.wait()
         self._out.close()
         return self.process.returncode
+
+
+def stop_all(*processes: Optional[Process]) -> list[int]:
+    """Stop them together (each takes a second or two to finish cleanly); their exit codes."""
+    running = [p for p in processes if p is not None]
+    for process in running:
+        process.terminate()
+    return [process.stop() for process in running]
 
 
 @dataclass

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -25,7 +26,16 @@ from engine import jobs, keys
 from engine.check import check_symbol
 from engine.keys import symbol_keys
 from engine.queues import ENGINE_QUEUE
-from tests.stack import ROOT, Client, DurableRedis, Process, seed, start_web, wait_until
+from tests.stack import (
+    ROOT,
+    Client,
+    DurableRedis,
+    Process,
+    seed,
+    start_web,
+    stop_all,
+    wait_until,
+)
 
 SYMBOL = "BTC-USD"
 THREADS = 8
@@ -88,6 +98,7 @@ class Burst:
                     assert reply.body["error"]["code"] == "unavailable"
             if reply.status == 503:
                 time.sleep(0.02)  # a polite client: Redis is down
+        client.close()
 
 
 def consistent(sent: dict, answered: dict, now: dict) -> list[str]:
@@ -167,26 +178,42 @@ def test_a_redis_killed_mid_burst_loses_no_acknowledged_order(tmp_path):
         assert down_statuses[503] > 0, "the burst did not see Redis down"
         assert len(burst.acked) > acked_before, "no order was acked after the restart"
 
-        # Every order answered 201 is there, and consistent with its 201.
-        owners = {k: Client(port, k) for k in api_keys}
-        found, problems = 0, []
+        # Every order answered 201 is there, and consistent with its 201 (read back by its
+        # owner, one client per account, the accounts in parallel).
+        by_key: dict[str, list] = {}
         for key, sent, answered in burst.acked:
-            reply = owners[key].request("GET", f"/orders/{answered['id']}")
-            if reply.status != 200:
-                problems.append(f"{answered['id']}: GET answered {reply.status}")
-                continue
-            found += 1
-            problems += [f"{answered['id']}: {p}" for p in consistent(sent, answered, reply.body)]
-        assert not problems, problems[:10]
-        assert found == len(burst.acked)
+            by_key.setdefault(key, []).append((sent, answered))
+
+        def read_back(key: str) -> tuple[int, list[str]]:
+            client, found, problems = Client(port, key), 0, []
+            for sent, answered in by_key.get(key, []):
+                reply = client.request("GET", f"/orders/{answered['id']}")
+                if reply.status != 200:
+                    problems.append(f"{answered['id']}: GET answered {reply.status}")
+                    continue
+                found += 1
+                problems += [
+                    f"{answered['id']}: {p}" for p in consistent(sent, answered, reply.body)
+                ]
+            return found, problems
 
         # A request answered 503 placed at most one order: posting it again answers the
         # order it placed (200) or places it now (201), and never makes a second one.
-        replays = Counter()
-        for key, sent in burst.unknown:
-            reply = owners[key].request("POST", "/orders", sent)
-            replays[reply.status] += 1
-            assert reply.status in (200, 201), reply.body
+        def post_again(key: str) -> list[int]:
+            client = Client(port, key)
+            statuses = [client.request("POST", "/orders", sent).status
+                        for k, sent in burst.unknown if k == key]  # fmt: skip
+            client.close()
+            return statuses
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            checked = list(pool.map(read_back, api_keys))
+            found = sum(f for f, _ in checked)
+            problems = [p for _, ps in checked for p in ps]
+            assert not problems, problems[:10]
+            assert found == len(burst.acked)
+            replays = Counter(s for statuses in pool.map(post_again, api_keys) for s in statuses)
+        assert set(replays) <= {200, 201}, replays
         acked_ids = {sent["client_order_id"] for _k, sent, _a in burst.acked}
         unknown_ids = {sent["client_order_id"] for _k, sent in burst.unknown}
         assert r.hlen(symbol_keys(SYMBOL).orders) == len(acked_ids | unknown_ids)
@@ -216,8 +243,8 @@ def test_a_redis_killed_mid_burst_loses_no_acknowledged_order(tmp_path):
             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in recovery.items())
         )
     finally:
-        for process in (web, worker, scheduler):
-            process.stop()
+        probe.close()
+        stop_all(web, worker, scheduler)
         r.close()
         rq_r.close()
         server.stop()

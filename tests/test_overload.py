@@ -179,10 +179,10 @@ def test_accounts_flooding_at_twice_their_limit_get_429_and_the_accepted_stay_fa
               f"{len(accepted)} accepted (p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms), "
               f"{len(answers) - len(accepted)} answered 429; other processes used "
               f"{foreign.cores:.2f} cores meanwhile")  # fmt: skip
+        if p99 <= P99_LIMIT:
+            return  # within the bound, whatever else ran meanwhile
         if foreign.cores <= FOREIGN_CPU:
             quiet.append(p99)
-            if p99 <= P99_LIMIT:
-                break
     if not quiet:
         pytest.skip(f"(p99 ms, cores used by other processes) per run: {p99s}: the machine was "
                     "never ours for a run, the latency bound is not measurable now")  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Client, DurableRedis, Process, seed, start_web, wait_until
+from tests.stack import Client, DurableRedis, Process, seed, start_web, stop_all, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cr3t-Redis-pw-7f1c"
@@ -75,9 +75,7 @@ def test_a_password_in_redis_url_works_and_never_shows(tmp_path):
             answers.append(repr(reply.body) + repr(reply.headers))
         assert wrong.request("GET", "/health").body["redis"] == "unreachable"
     finally:
-        for process in (web, worker, scheduler, wrong_web):
-            if process is not None:
-                process.stop()
+        stop_all(web, worker, scheduler, wrong_web)
         server.stop()
     logs = {p.kind + p.log.name: p.text() for p in (web, worker, scheduler, wrong_web)}
     assert re.search(r'"GET /api/v1/health', logs["webweb.log"])  # the access log was on

@@ -24,7 +24,7 @@ from rq import Queue
 from app import create_app
 from engine.api.openapi import API_PREFIX, openapi_document
 from engine.queues import ENGINE_QUEUE
-from tests.stack import DurableRedis, Process, wait_until
+from tests.stack import DurableRedis, Process, stop_all, wait_until
 
 KEY = "te_1_" + "a" * 43  # well formed: authentication has to ask Redis
 ORDER = {"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1"}
@@ -146,7 +146,7 @@ def test_worker_and_scheduler_wait_out_a_dead_redis_and_lose_no_job(tmp_path):
         print(f"\nworker and scheduler: 8 jobs, Redis dead 4 s; all done {resumed:.2f} s "
               "after the restart")  # fmt: skip
     finally:
-        worker_rc, scheduler_rc = worker.stop(), scheduler.stop()
+        worker_rc, scheduler_rc = stop_all(worker, scheduler)
         rq_r.close()
         server.stop()
     # One restart of the work loop at most, no traceback: no crash loop.
