@@ -10,7 +10,8 @@ Measures, against the Procfile's own `web` command on a throwaway Redis:
 2. **Order-entry throughput with and without 200 open streams**: wrk posts orders
    (`bench/http.py`, the same bodies as `make bench`) for `--seconds`, alternating runs
    without and with 200 streams held open on the traded symbols by a separate process
-   (`hold`), `--runs` of each; the medians are compared (the target: at most 10% less).
+   (`hold`: one selectors loop), `--runs` of each; the medians are compared (the target:
+   at most 10% less).
 
 The 200 stream clients, wrk, gunicorn and Redis share this machine's cores, so the figure
 with streams also pays for the clients' own reading.
@@ -19,9 +20,9 @@ with streams also pays for the clients' own reading.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import selectors
 import signal
 import socket
 import statistics
@@ -43,6 +44,8 @@ from engine.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "var" / "bench" / "streams.json"
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench-streams:begin -->", "<!-- bench-streams:end -->"
 
 
 # -- a stream reader ------------------------------------------------------------------------
@@ -144,44 +147,45 @@ def percentiles(values: list[float]) -> dict:
 # -- 200 streams in one process (`python -m bench.streams hold ...`) ---------------------------
 
 
-async def _hold_one(host: str, port: int, symbol: str, ready: asyncio.Event, counts: dict) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(
-        f"GET /api/v1/stream?symbol={symbol} HTTP/1.1\r\nHost: {host}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
-    )
-    seen_snapshot = False
-    while True:
-        chunk = await reader.read(1 << 16)
-        if not chunk:
-            counts["closed"] += 1
-            return
-        counts["bytes"] += len(chunk)
-        counts["updates"] += chunk.count(b"event: update")
-        if not seen_snapshot and b"event: snapshot" in chunk:
-            seen_snapshot = True
-            counts["ready"] += 1
-            if counts["ready"] == counts["wanted"]:
-                ready.set()
-
-
-async def _hold(url: str, symbols: list[str], count: int) -> None:
+def _hold(url: str, symbols: list[str], count: int) -> None:
+    """Open `count` streams, read (and count) everything until SIGTERM: one selectors loop
+    over non-blocking sockets, so the clients cost the machine as little as they can."""
     parts = urlsplit(url)
     counts = {"wanted": count, "ready": 0, "bytes": 0, "updates": 0, "closed": 0}
-    ready = asyncio.Event()
-    tasks = [
-        asyncio.create_task(
-            _hold_one(parts.hostname, parts.port, symbols[i % len(symbols)], ready, counts)
+    selector = selectors.DefaultSelector()
+    for i in range(count):
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        sock.sendall(
+            f"GET /api/v1/stream?symbol={symbols[i % len(symbols)]} HTTP/1.1\r\n"
+            f"Host: {parts.hostname}\r\nAccept: text/event-stream\r\n\r\n".encode()
         )
-        for i in range(count)
-    ]
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await asyncio.wait_for(ready.wait(), 60)
-    print(json.dumps({"ready": counts["ready"]}), flush=True)
-    await stop.wait()
-    for task in tasks:
-        task.cancel()
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, [False])  # data: [snapshot seen]
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    deadline = time.monotonic() + 60
+    announced = False
+    while not stop:
+        for key, _mask in selector.select(timeout=0.5):
+            try:
+                chunk = key.fileobj.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                counts["closed"] += 1
+                selector.unregister(key.fileobj)
+                continue
+            counts["bytes"] += len(chunk)
+            counts["updates"] += chunk.count(b"event: update")
+            if not key.data[0] and b"event: snapshot" in chunk:
+                key.data[0] = True
+                counts["ready"] += 1
+        if not announced:
+            if counts["ready"] == count:
+                print(json.dumps({"ready": counts["ready"]}), flush=True)
+                announced = True
+            elif time.monotonic() > deadline:
+                raise SystemExit(f"only {counts['ready']} of {count} streams opened")
     print(json.dumps(counts), flush=True)
 
 
@@ -346,11 +350,30 @@ def report(res: Results) -> str:
     return "\n".join(lines)
 
 
+def rewrite_doc(res: Results, table: str) -> None:
+    """The table between the bench-streams markers of docs/performance.md, with its footer."""
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        return
+    import platform
+
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    footer = (
+        f"Measured {when} on {os.cpu_count()} cores, Python {platform.python_version()}, with "
+        f"`make bench-streams` ({res.runs} runs of {res.seconds} s each way, alternating; "
+        f"`{res.web_command}`, WEB_CONCURRENCY={res.web_concurrency}; load average "
+        f"{res.load[0]:.1f} before, {res.load[-1]:.1f} after)."
+    )
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{BEGIN}\n{table}\n\n{footer}\n{END}{tail}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["hold"]:
         _, url, symbols, count = argv
-        asyncio.run(_hold(url, symbols.split(","), int(count)))
+        _hold(url, symbols.split(","), int(count))
         return 0
     parser = argparse.ArgumentParser(
         prog="python -m bench.streams", description=__doc__.split("\n")[0]
@@ -360,10 +383,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument("--trades", type=int, default=200, help="trades for the quiet latency")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--web-command", default=None,
+        help="another web command line to compare (default: the Procfile's; the docs' table "
+        "is only rewritten for the Procfile's)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.web_command:
+        http.web_command = lambda procfile=None: args.web_command
     res = measure(args)
     table = report(res)
     print(table)
+    if not args.web_command:
+        rewrite_doc(res, table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({**asdict(res), "drop": res.drop, "table": table}, indent=2))
     print(f"written to {RESULTS.relative_to(ROOT)}")
