@@ -379,7 +379,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         prog="python -m bench.streams", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--streams", type=int, default=200, help="streams held open (200)")
-    parser.add_argument("--runs", type=int, default=3, help="runs with and without (3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs with and without (5)")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument("--trades", type=int, default=200, help="trades for the quiet latency")
     parser.add_argument("--seed", type=int, default=7)

@@ -116,9 +116,11 @@ class Feed:
         past the snapshot (nothing between the two is lost)."""
         sub = Subscriber()
         with self._lock:
+            idle = not self._subscribers
             self._subscribers.add(sub)
+            if idle:
+                self.position = self._current()  # an idle feed does not follow the stream
             if not self._running:
-                self.position = self._current()
                 self._running = True
                 threading.Thread(
                     target=self._run, name=f"feed-{self.spec.symbol}", daemon=True
@@ -192,6 +194,9 @@ class Feed:
         bucket = TokenBucket(RATE, BURST)
         try:
             while not self._should_stop():
+                if not self._subscribers:
+                    time.sleep(0.2)  # idle until IDLE_STOP: nobody to read for
+                    continue
                 try:
                     if self.position is None:
                         # Start over from now; the streams' snapshots come after this point.
