@@ -184,6 +184,8 @@ class SymbolRegistry:
                 f"{stored_lot}; steps of an existing symbol cannot change",
                 "symbol",
             )
+        # The steps in the book's own slot too, for lua/show_order.lua at a redis-cli prompt.
+        self.redis.hset(meta, mapping={"tick_size": stored_tick, "lot_size": stored_lot})
         with self._lock:
             self._steps[symbol] = (tick, lot)
             self._status_seen[symbol] = _status(status)
