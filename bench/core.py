@@ -39,6 +39,7 @@ class RunStats:
     placements: int = 0
     cancels: int = 0
     with_fill: int = 0  # placements that traded on arrival
+    crossed: int = 0  # placements that met the other side (traded, or stopped by self-trade)
     seconds: float = 0.0
     redis_cpu_seconds: float = 0.0  # CPU time of Redis's main thread during the run
 
@@ -52,6 +53,10 @@ class RunStats:
 
     @property
     def crossing_share(self) -> float:
+        return self.crossed / self.placements if self.placements else 0.0
+
+    @property
+    def trading_share(self) -> float:
         return self.with_fill / self.placements if self.placements else 0.0
 
 
@@ -91,13 +96,15 @@ class EngineSide:
         keys = symbol_keys(symbol).place_keys()
         return ("EVALSHA", self.scripts.cancel.sha, len(keys), *keys, account_id, member)
 
-    def placed(self, op: Op, reply: list) -> tuple[Optional[tuple], bool]:
-        """(cancel target if the order rests, whether it traded) from a place.lua reply."""
+    def placed(self, op: Op, reply: list) -> tuple[Optional[tuple], bool, bool]:
+        """(cancel target if the order rests, whether it traded, whether it crossed)."""
         if int(reply[0]) != 0:
             raise RuntimeError(f"place.lua answered {reply[0]}")
         status = reply[2].split("|", 8)[7]
         target = (reply[1], op.side, self.account_ids[op.account]) if status in "ep" else None
-        return target, len(reply) > 3
+        traded = len(reply) > 3
+        # A limit GTC order is killed only when it meets its own account's order first.
+        return target, traded, traded or status == "k"
 
     def events_keys(self) -> list[str]:
         return [symbol_keys(s).events for s, _t, _l in SYMBOLS]
@@ -149,9 +156,10 @@ class BaselineSide:
             "",
         )
 
-    def placed(self, op: Op, reply: list) -> tuple[Optional[tuple], bool]:
+    def placed(self, op: Op, reply: list) -> tuple[Optional[tuple], bool, bool]:
         member, filled, status = reply
-        return ((member, op.side, None) if status in "ep" else None), int(filled) > 0
+        traded = int(filled) > 0
+        return ((member, op.side, None) if status in "ep" else None), traded, traded
 
     def events_keys(self) -> list[str]:
         return [k[3] for k in self.keys.values()]
@@ -210,10 +218,11 @@ def run_ops(
                 stats.cancels += 1
                 continue
             stats.placements += 1
-            target, traded = side.placed(op, reply)
+            target, traded, crossed = side.placed(op, reply)
             if target is not None:
                 resting[op.symbol].append(target)
             stats.with_fill += traded
+            stats.crossed += crossed
         if progress is not None:
             progress(min(depth, len(ops) - start))
     stats.seconds = time.perf_counter() - started

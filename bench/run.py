@@ -110,6 +110,7 @@ class Bench:
                                              "engine_per_s": e.per_second,
                                              "baseline_per_s": b.per_second}  # fmt: skip
         self.figures["crossing_share"] = runs["engine", 128].crossing_share
+        self.figures["trading_share"] = runs["engine", 128].trading_share
 
         # Redis time per placement: placements only, so EVALSHA counts nothing else.
         usec: dict[str, float] = {}
@@ -347,8 +348,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"Measured {result['date']} on {m['nproc']} cores ({m['cpu']}), Redis {m['redis']}, "
         f"Python {m['python']}, with `{result['command']}` (load average "
         f"{m['loadavg_before'][0]:.1f} before, {m['loadavg_after'][0]:.1f} after). Workload: "
-        f"{100 * result['figures'].get('crossing_share', 0):.0f}% of the placements traded on "
-        "arrival.",
+        f"{100 * result['figures'].get('crossing_share', 0):.0f}% of the placements crossed the "
+        f"book ({100 * result['figures'].get('trading_share', 0):.0f}% traded; the rest met their "
+        "own account's order first).",
     ]
     return "\n".join(lines)
 
