@@ -205,6 +205,9 @@ class Holder:
             raise RuntimeError("the stream holder exited before its streams were open")
         return self
 
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
     def __exit__(self, *exc) -> None:
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
@@ -229,6 +232,7 @@ class Results:
     without_cpu_us: list[float] = field(default_factory=list)
     with_cpu_us: list[float] = field(default_factory=list)
     updates_per_stream_per_second: list[float] = field(default_factory=list)
+    client_cores: list[float] = field(default_factory=list)  # the 199 streams' reader, cores
     load: tuple = ()
 
     @property
@@ -308,7 +312,9 @@ def measure(args: argparse.Namespace) -> Results:
                         probe.start()
                         probe.snapshot.wait(10)
                         with Holder(web.url, symbols, args.streams - 1) as holder:
+                            before = holder.cpu_seconds()
                             rps, cpu_us = run_wrk()
+                            res.client_cores.append((holder.cpu_seconds() - before) / args.seconds)
                         probe.stop.set()
                         probe_latencies += probe.latencies
                         res.with_rps.append(rps.requests_per_second)
@@ -346,6 +352,8 @@ def report(res: Results) -> str:
         f"| web CPU per order placed, without / with the streams, medians (µs) | | "
         f"{statistics.median(res.without_cpu_us):,.0f} / "
         f"{statistics.median(res.with_cpu_us):,.0f} |",
+        f"| the stream clients' own CPU during the runs with streams, median (cores) | | "
+        f"{statistics.median(res.client_cores):.2f} |",
     ]
     return "\n".join(lines)
 

@@ -78,16 +78,14 @@ class BookChanges:
         )
         if int(res[0]) < 0:
             return None
-        ntrades = int(res[1])
-        end = 2 + 5 * ntrades
-        trades = [
-            (int(res[i]), int(res[i + 1]), int(res[i + 2]), res[i + 3], int(res[i + 4]))
-            for i in range(2, end, 5)
-        ]
+        trades = []
+        for item in res[1].split(";") if res[1] else ():
+            seq, price, qty, side, ts = item.split(",")
+            trades.append((int(seq), int(price), int(qty), side, int(ts)))
         bids, asks = [], []
-        for i in range(end, len(res), 4):
-            level = (int(res[i + 1]), int(res[i + 2]), int(res[i + 3]))
-            (bids if res[i] == "b" else asks).append(level)
+        for item in res[2].split(";") if res[2] else ():
+            side, price, lots, orders = item.split(",")
+            (bids if side == "b" else asks).append((int(price), int(lots), int(orders)))
         bids.sort(key=lambda lv: -lv[0])
         asks.sort(key=lambda lv: lv[0])
         return Changes(after, int(res[0]), trades, bids, asks)

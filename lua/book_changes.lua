@@ -13,9 +13,10 @@
     ARGV[1] from           levels touched by the entries after this sequence
     ARGV[2] trades_after   trades after this sequence (>= from)
     ARGV[3] max            most entries to read
-  Output:
-    {seq, ntrades, seq, price, qty, taker side b/s, time_us (× ntrades),
-     side b/a, price, lots, orders, ...}
+  Output (two strings rather than hundreds of replies: cheaper for the client to read):
+    {seq, trades, levels}
+      trades  "seq,price,qty,taker side b/s,time_us;..." oldest first ('' if none)
+      levels  "side b/a,price,lots,orders;..." ('' if none)
     {-1, seq}   more than max entries after `from`, `from` after seq, or the stream no longer
                 holds them all (trimmed): the caller takes a snapshot instead
     {-2, seq}   an order an entry names is gone (retention): a snapshot too
@@ -58,6 +59,7 @@ local function order_level(member)
 end
 
 local trades = {}
+local accepted = {} -- orders whose accepted entry is in the range: their level is touched
 for _, entry in ipairs(entries) do
   local f = {}
   local kv = entry[2]
@@ -66,14 +68,17 @@ for _, entry in ipairs(entries) do
   if f.t == 'order' then
     local side, price = string.match(f.r, '^[^|]*|(%a)|[^|]*|[^|]*|([^|]*)|')
     touch((side == 'b') and 'b' or 'a', price)
+    accepted[string.format('%016d', entrySeq)] = true
   elseif f.t == 'trade' then
     -- the maker rests on the other side at the trade's price; the taker may rest after it
     touch((f.side == 'b') and 'a' or 'b', f.p)
-    local taker = order_level(f.k)
-    if not taker then return {-2, F(seq)} end
-    touch(taker[1], taker[2])
+    if not accepted[f.k] then -- `from` fell inside the taker's placement: look its level up
+      local taker = order_level(f.k)
+      if not taker then return {-2, F(seq)} end
+      touch(taker[1], taker[2])
+    end
     if entrySeq > tradesAfter then
-      trades[#trades + 1] = {F(entrySeq), f.p, f.q, f.side, f.ts}
+      trades[#trades + 1] = table.concat({F(entrySeq), f.p, f.q, f.side, f.ts}, ',')
     end
   elseif f.t == 'kill' then
     local level = order_level(f.o)
@@ -82,16 +87,10 @@ for _, entry in ipairs(entries) do
   end
 end
 
-local out = {F(seq), #trades}
-for _, t in ipairs(trades) do
-  for _, v in ipairs(t) do out[#out + 1] = v end
-end
+local levels = {}
 for _, level in ipairs(order) do
   local prefix, price = level[1], level[2]
   local v = redis.call('HMGET', levelsKey, prefix .. 'q' .. price, prefix .. 'n' .. price)
-  out[#out + 1] = prefix
-  out[#out + 1] = price
-  out[#out + 1] = v[1] or '0'
-  out[#out + 1] = v[2] or '0'
+  levels[#levels + 1] = table.concat({prefix, price, v[1] or '0', v[2] or '0'}, ',')
 end
-return out
+return {F(seq), table.concat(trades, ';'), table.concat(levels, ';')}

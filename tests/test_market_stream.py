@@ -141,6 +141,17 @@ def test_an_update_lists_the_trades_after_prev_with_their_sequences(engine, r):
     assert got.prev == after and got.sequence == engine.book(SYMBOL, 1).sequence
 
 
+def test_changes_from_inside_a_placement_still_name_the_takers_level(engine, r):
+    """A sequence between a placement's accepted entry and its trades (a client's own
+    Last-Event-ID, say): the taker rests at the end of its placement, so its level counts."""
+    engine.place("1", PlaceRequest(SYMBOL, "buy", "limit", 10, price=100))
+    placed = engine.place("2", PlaceRequest(SYMBOL, "sell", "limit", 15, price=100))
+    got = BookChanges(r).read(SYMBOL, placed.order.sequence)  # after its accepted entry
+    assert got.bids == [(100, 0, 0)]
+    assert got.asks == [(100, 5, 1)]
+    assert [t[2] for t in got.trades] == [10]
+
+
 def test_too_far_behind_or_a_trimmed_stream_asks_for_a_snapshot(engine, r):
     for i in range(5):
         engine.place("1", PlaceRequest(SYMBOL, "buy", "limit", 1, price=90 + i))
