@@ -122,3 +122,19 @@ def make_account(r):
         return accounts.create(r, name)["api_key"]
 
     return make
+
+
+@pytest.fixture
+def alice(ctx, make_account) -> str:
+    """The account id of a new account "alice" (after the test module's `ctx` fixture)."""
+    from tests.lifecycle import account_id
+
+    return account_id(make_account("alice"))
+
+
+@pytest.fixture
+def bob(ctx, make_account) -> str:
+    """The account id of a new account "bob" (after the test module's `ctx` fixture)."""
+    from tests.lifecycle import account_id
+
+    return account_id(make_account("bob"))

@@ -36,16 +36,6 @@ def ctx(redis_url):
     context.redis.close()
 
 
-@pytest.fixture
-def alice(ctx, make_account):
-    return account_id(make_account("alice"))
-
-
-@pytest.fixture
-def bob(ctx, make_account):
-    return account_id(make_account("bob"))
-
-
 def status(ctx, alice, order):
     found = ctx.engine.get_order(alice, order.id)
     return found.status, found.kill_reason

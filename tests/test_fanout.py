@@ -8,7 +8,7 @@ from engine import event_models, keys
 from engine.context import EngineContext
 from engine.fanout import GROUP, FanOut
 from engine.symbols import SymbolRegistry
-from tests.lifecycle import account_id, fan_out, feed_events, place
+from tests.lifecycle import fan_out, feed_events, place
 
 
 @pytest.fixture
@@ -17,16 +17,6 @@ def ctx(settings):
     SymbolRegistry(context.redis).add("BTC-USD", "0.01", "0.0001")
     yield context
     context.redis.close()
-
-
-@pytest.fixture
-def alice(ctx, make_account):
-    return account_id(make_account("alice"))
-
-
-@pytest.fixture
-def bob(ctx, make_account):
-    return account_id(make_account("bob"))
 
 
 def summary(events):

@@ -17,7 +17,7 @@ from engine.replay import replay_symbol
 from engine.retention import Retention, group_position
 from engine.snapshot import write_snapshot
 from engine.symbols import SymbolRegistry
-from tests.lifecycle import account_id, fan_out, place
+from tests.lifecycle import fan_out, place
 
 K = keys.symbol_keys("BTC-USD")
 
@@ -30,16 +30,6 @@ def ctx(redis_url):
     yield context
     jobs.use_context(None)
     context.redis.close()
-
-
-@pytest.fixture
-def alice(ctx, make_account):
-    return account_id(make_account("alice"))
-
-
-@pytest.fixture
-def bob(ctx, make_account):
-    return account_id(make_account("bob"))
 
 
 def counts(r) -> dict:

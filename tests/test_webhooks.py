@@ -15,7 +15,7 @@ from engine import keys, webhooks
 from engine.context import EngineContext
 from engine.symbols import SymbolRegistry
 from engine.webhooks import Deliverer
-from tests.lifecycle import account_id, fan_out, feed_events, place
+from tests.lifecycle import fan_out, feed_events, place
 from tests.webhook_receiver import Receiver
 
 
@@ -25,16 +25,6 @@ def ctx(settings):
     SymbolRegistry(context.redis).add("BTC-USD", "0.01", "0.0001")
     yield context
     context.redis.close()
-
-
-@pytest.fixture
-def alice(ctx, make_account):
-    return account_id(make_account("alice"))
-
-
-@pytest.fixture
-def bob(ctx, make_account):
-    return account_id(make_account("bob"))
 
 
 @pytest.fixture
