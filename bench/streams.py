@@ -231,6 +231,8 @@ class Results:
     # the web processes' CPU per order placed (µs): steadier than req/s on a shared machine
     without_cpu_us: list[float] = field(default_factory=list)
     with_cpu_us: list[float] = field(default_factory=list)
+    without_redis_us: list[float] = field(default_factory=list)  # Redis CPU per order
+    with_redis_us: list[float] = field(default_factory=list)
     updates_per_stream_per_second: list[float] = field(default_factory=list)
     client_cores: list[float] = field(default_factory=list)  # the 199 streams' reader, cores
     load: tuple = ()
@@ -291,20 +293,26 @@ def measure(args: argparse.Namespace) -> Results:
                 url = web.url + "/api/v1/orders"
                 pids = _process_tree(web._proc.pid)
 
+                redis_pid = redis_server._proc.pid
+
                 def run_wrk() -> tuple:
                     before = sum(_cpu_seconds(p) for p in pids)
+                    redis_before = _cpu_seconds(redis_pid)
                     figures = http.wrk(url, bodies, args.seconds)
                     used = sum(_cpu_seconds(p) for p in pids) - before
-                    return figures, used / max(1, figures.requests) * 1e6
+                    redis_used = _cpu_seconds(redis_pid) - redis_before
+                    n = max(1, figures.requests)
+                    return figures, used / n * 1e6, redis_used / n * 1e6
 
                 http.wrk(url, bodies, 2)  # warm-up
                 probe_latencies: list[float] = []
                 for run in range(args.runs):
                     for streams in (False, True) if run % 2 == 0 else (True, False):
                         if not streams:
-                            rps, cpu_us = run_wrk()
+                            rps, cpu_us, redis_us = run_wrk()
                             res.without_rps.append(rps.requests_per_second)
                             res.without_cpu_us.append(cpu_us)
+                            res.without_redis_us.append(redis_us)
                             rate = rps.requests_per_second
                             print(f"run {run + 1} without streams: {rate:.0f} req/s")
                             continue
@@ -313,12 +321,13 @@ def measure(args: argparse.Namespace) -> Results:
                         probe.snapshot.wait(10)
                         with Holder(web.url, symbols, args.streams - 1) as holder:
                             before = holder.cpu_seconds()
-                            rps, cpu_us = run_wrk()
+                            rps, cpu_us, redis_us = run_wrk()
                             res.client_cores.append((holder.cpu_seconds() - before) / args.seconds)
                         probe.stop.set()
                         probe_latencies += probe.latencies
                         res.with_rps.append(rps.requests_per_second)
                         res.with_cpu_us.append(cpu_us)
+                        res.with_redis_us.append(redis_us)
                         per = holder.counts.get("updates", 0) / max(1, args.streams - 1)
                         res.updates_per_stream_per_second.append(per / args.seconds)
                         print(f"run {run + 1} with {args.streams} streams: "
@@ -352,6 +361,9 @@ def report(res: Results) -> str:
         f"| web CPU per order placed, without / with the streams, medians (µs) | | "
         f"{statistics.median(res.without_cpu_us):,.0f} / "
         f"{statistics.median(res.with_cpu_us):,.0f} |",
+        f"| Redis CPU per order placed, without / with the streams, medians (µs) | | "
+        f"{statistics.median(res.without_redis_us):,.0f} / "
+        f"{statistics.median(res.with_redis_us):,.0f} |",
         f"| the stream clients' own CPU during the runs with streams, median (cores) | | "
         f"{statistics.median(res.client_cores):.2f} |",
     ]

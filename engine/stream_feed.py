@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 BLOCK_MS = 5000  # one XREAD BLOCK; the reader's socket timeout is this plus READER_MARGIN
 READER_MARGIN = 5.0
-RATE = 10.0  # updates a second a feed sends at most, sustained (what arrives meanwhile waits)
+RATE = 8.0  # updates a second a feed sends at most, sustained (what arrives meanwhile waits)
 BURST = 3  # updates a feed may send back to back after a quiet spell
 IDLE_STOP = 30.0  # seconds a feed without streams lives on before its reader stops
 QUEUE_SIZE = 1000  # updates a slow stream may have waiting before it catches up on its own
