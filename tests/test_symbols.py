@@ -26,7 +26,10 @@ def test_add_creates_a_trading_symbol_with_a_fresh_meta_hash(registry, r):
         "lot_size": "0.0001",
     }
     meta = r.hgetall(keys.symbol_keys("BTC-USD").meta)
-    assert meta == {"status": "trading", "seq": "0", "last_us": "0"}
+    assert meta == {
+        "status": "trading", "seq": "0", "last_us": "0",
+        "tick_size": "0.01", "lot_size": "0.0001",  # for lua/show_order.lua
+    }  # fmt: skip
 
 
 def test_steps_are_normalised_and_expose_their_decimals(registry):
@@ -45,7 +48,10 @@ def test_adding_the_same_symbol_again_is_a_no_op_and_keeps_the_sequence(registry
     r.hset(meta, mapping={"seq": 42, "last_us": 1700000000000000, "status": "halted"})
     again = registry.add("BTC-USD", "0.010", "0.0001")  # the same step, written differently
     assert again.tick_size == "0.01"
-    assert r.hgetall(meta) == {"status": "halted", "seq": "42", "last_us": "1700000000000000"}
+    assert r.hgetall(meta) == {
+        "status": "halted", "seq": "42", "last_us": "1700000000000000",
+        "tick_size": "0.01", "lot_size": "0.0001",
+    }  # fmt: skip
 
 
 def test_other_steps_for_an_existing_symbol_are_an_error(registry):
