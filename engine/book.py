@@ -145,11 +145,19 @@ class Engine:
             for i in range(3, len(res), 3):
                 tseq, price, qty = int(res[i]), int(res[i + 1]), int(res[i + 2])
                 notional += price * qty
-                fills.append(Fill(
-                    trade_id=order_id(req.symbol, tseq), order_id=order.id, symbol=req.symbol,
-                    side=order.side, price=price, quantity=qty, liquidity="taker",
-                    sequence=tseq, created_at=order.created_at,
-                ))
+                fills.append(
+                    Fill(
+                        trade_id=order_id(req.symbol, tseq),
+                        order_id=order.id,
+                        symbol=req.symbol,
+                        side=order.side,
+                        price=price,
+                        quantity=qty,
+                        liquidity="taker",
+                        sequence=tseq,
+                        created_at=order.created_at,
+                    )
+                )
             order.notional = notional if fills else None
             order.fills = fills
             return PlaceResult(order)
@@ -172,7 +180,9 @@ class Engine:
             raise OrderNotOpen(f"order is {order.status}, not open")
         return order
 
-    def cancel_all(self, account_id: str, symbol: Optional[str], symbols_used: list[str]) -> list[str]:
+    def cancel_all(
+        self, account_id: str, symbol: Optional[str], symbols_used: list[str]
+    ) -> list[str]:
         """Kill every open order of the account (in `symbol` if given); returns their ids."""
         killed: list[str] = []
         for s in [symbol] if symbol else sorted(symbols_used):
@@ -199,7 +209,9 @@ class Engine:
             raise NotFound("order not found")
         return order
 
-    def find_by_client_id(self, account_id: str, symbol: str, client_order_id: str) -> Optional[Order]:
+    def find_by_client_id(
+        self, account_id: str, symbol: str, client_order_id: str
+    ) -> Optional[Order]:
         member = self.redis.hget(symbol_keys(symbol).client_ids, f"{account_id}|{client_order_id}")
         if member is None:
             return None
@@ -208,8 +220,14 @@ class Engine:
             return None
         return order
 
-    def list_orders(self, account_id: str, symbols: list[str], status: Optional[str],
-                    limit: int, cursor: Optional[str]) -> tuple[list[Order], Optional[str]]:
+    def list_orders(
+        self,
+        account_id: str,
+        symbols: list[str],
+        status: Optional[str],
+        limit: int,
+        cursor: Optional[str],
+    ) -> tuple[list[Order], Optional[str]]:
         """Newest first by (created_at, symbol, sequence). status: a status, 'open', or None.
 
         Raises ValidationFailed(field='cursor') on a bad cursor.
@@ -232,7 +250,7 @@ class Engine:
                 return out, None
             scanned += len(batch)
             orders = self._load_many([(s, m) for (_t, s, _q, m) in batch])
-            for (ts, s, q, _m), order in zip(batch, orders):
+            for (ts, s, q, _m), order in zip(batch, orders, strict=True):
                 position = (ts, s, q)
                 if order is not None and (wanted is None or order.status == wanted):
                     out.append(order)
@@ -246,8 +264,14 @@ class Engine:
         )
         return out, (_Cursor.encode(last.created_at, last.symbol, last.sequence) if more else None)
 
-    def list_fills(self, account_id: str, symbols: list[str], oid: Optional[str],
-                   limit: int, cursor: Optional[str]) -> tuple[list[Fill], Optional[str]]:
+    def list_fills(
+        self,
+        account_id: str,
+        symbols: list[str],
+        oid: Optional[str],
+        limit: int,
+        cursor: Optional[str],
+    ) -> tuple[list[Fill], Optional[str]]:
         """The account's fills, newest first by (time, symbol, trade sequence)."""
         after = _Cursor.decode(cursor)
         if oid is not None:
@@ -262,8 +286,11 @@ class Engine:
             )
             page = [records.decode_account_fill(s, m) for (_t, s, _q, m) in batch[:limit]]
             more = len(batch) > limit
-        nxt = _Cursor.encode(page[-1].created_at, page[-1].symbol, page[-1].sequence) if (
-            more and page) else None
+        nxt = (
+            _Cursor.encode(page[-1].created_at, page[-1].symbol, page[-1].sequence)
+            if (more and page)
+            else None
+        )
         return page, nxt
 
     def book(self, symbol: str, depth: int) -> BookView:
@@ -322,7 +349,8 @@ class Engine:
         order = records.decode_order(symbol, member, raw, records.notional_of(fills))
         if with_taker_fills:
             order.fills = [
-                f for f in (records.decode_order_fill(symbol, order, m) for m in fills)
+                f
+                for f in (records.decode_order_fill(symbol, order, m) for m in fills)
                 if f.liquidity == "taker"
             ]
         return order
@@ -346,14 +374,22 @@ class Engine:
         for i in need:
             s, m = items[i]
             pipe.zrangebylex(symbol_keys(s).order_fills, f"[{m}|", f"({m}}}")
-        fills = dict(zip(need, pipe.execute())) if need else {}
+        fills = dict(zip(need, pipe.execute(), strict=True)) if need else {}
         return [
-            None if raw is None else records.decode_order(s, m, raw, records.notional_of(fills.get(i, [])))
-            for i, ((s, m), raw) in enumerate(zip(items, raws))
+            None
+            if raw is None
+            else records.decode_order(s, m, raw, records.notional_of(fills.get(i, [])))
+            for i, ((s, m), raw) in enumerate(zip(items, raws, strict=True))
         ]
 
-    def _index_page(self, account: str, symbols: list[str], which: tuple[str, ...],
-                    after: Optional[tuple[int, str, int]], n: int) -> list[tuple[int, str, int, str]]:
+    def _index_page(
+        self,
+        account: str,
+        symbols: list[str],
+        which: tuple[str, ...],
+        after: Optional[tuple[int, str, int]],
+        n: int,
+    ) -> list[tuple[int, str, int, str]]:
         """Up to n (time, symbol, seq, member) from the account's order indexes, newest first."""
         streams = []
         for s in symbols:
@@ -368,8 +404,13 @@ class Engine:
 
     def _fill_members(self, account: str, symbol: str, after, n: int):
         members = self.redis.zrange(
-            symbol_keys(symbol).fills, _upper_bound(account, symbol, after), f"[{account}|",
-            bylex=True, desc=True, offset=0, num=n,
+            symbol_keys(symbol).fills,
+            _upper_bound(account, symbol, after),
+            f"[{account}|",
+            bylex=True,
+            desc=True,
+            offset=0,
+            num=n,
         )
         out = []
         for m in members:
@@ -383,7 +424,9 @@ class Engine:
         return int(ts), symbol, int(seq), seq
 
     @staticmethod
-    def _merged(streams: Iterable[list[tuple[int, str, int, str]]]) -> list[tuple[int, str, int, str]]:
+    def _merged(
+        streams: Iterable[list[tuple[int, str, int, str]]],
+    ) -> list[tuple[int, str, int, str]]:
         """Merge lists sorted newest first into one list newest first."""
         return list(heapq.merge(*[sorted(s, reverse=True) for s in streams], reverse=True))
 
@@ -391,7 +434,8 @@ class Engine:
         order = self.get_order(account_id, oid)
         members = self.redis.zrangebylex(
             symbol_keys(order.symbol).order_fills,
-            f"[{seq_member(order.sequence)}|", f"({seq_member(order.sequence)}}}",
+            f"[{seq_member(order.sequence)}|",
+            f"({seq_member(order.sequence)}}}",
         )
         fills = [records.decode_order_fill(order.symbol, order, m) for m in members]
         fills.sort(key=lambda f: (f.created_at, f.symbol, f.sequence), reverse=True)

@@ -76,7 +76,9 @@ def check_symbol(redis, symbol: str, max_age: int | None = None) -> list[str]:
     best_bid = redis.zrange(k.bids, 0, 0, withscores=True)
     best_ask = redis.zrange(k.asks, 0, 0, withscores=True)
     if best_bid and best_ask and -best_bid[0][1] >= best_ask[0][1]:
-        faults.append(f"book is crossed: best bid {-best_bid[0][1]:.0f} >= best ask {best_ask[0][1]:.0f}")
+        faults.append(
+            f"book is crossed: best bid {-best_bid[0][1]:.0f} >= best ask {best_ask[0][1]:.0f}"
+        )
 
     # Price-level aggregates.
     stored = _scan_hash(redis, k.level_sizes)
@@ -87,7 +89,9 @@ def check_symbol(redis, symbol: str, max_age: int | None = None) -> list[str]:
         expected[f"{p}n{price}"] = count
     for field in sorted(set(stored) | set(expected)):
         if int(stored.get(field, 0)) != expected.get(field, 0):
-            faults.append(f"level {field}: stored {stored.get(field)}, book says {expected.get(field)}")
+            faults.append(
+                f"level {field}: stored {stored.get(field)}, book says {expected.get(field)}"
+            )
     for side, key, p in (("b", k.bid_levels, "b"), ("s", k.ask_levels, "a")):
         px = {m for m, _ in redis.zscan_iter(key, count=1000)}
         want = {str(price) for (s, price) in levels if s == side}
@@ -107,7 +111,9 @@ def check_symbol(redis, symbol: str, max_age: int | None = None) -> list[str]:
     if not final_idx <= want_final:
         faults.append(f"final index holds non-final orders: {sorted(final_idx - want_final)[:5]}")
     if want_final - final_idx:
-        faults.append(f"final orders missing from the final index: {sorted(want_final - final_idx)[:5]}")
+        faults.append(
+            f"final orders missing from the final index: {sorted(want_final - final_idx)[:5]}"
+        )
 
     # Deadlines: every resting GTD order is in the deadline zset at its expires_at.
     gtd = dict(redis.zscan_iter(k.gtd, count=1000))
@@ -116,7 +122,9 @@ def check_symbol(redis, symbol: str, max_age: int | None = None) -> list[str]:
         faults.append("GTD deadline index differs from the resting GTD orders")
     if max_age:
         listed = set(redis.lrange(k.gtc, 0, -1))
-        missing = [m for m, f in parsed.items() if f[7] in ("e", "p") and f[3] == "GTC" and m not in listed]
+        missing = [
+            m for m, f in parsed.items() if f[7] in ("e", "p") and f[3] == "GTC" and m not in listed
+        ]
         if missing:
             faults.append(f"resting GTC orders missing from the max-age list: {missing[:5]}")
 

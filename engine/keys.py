@@ -27,9 +27,27 @@ class SymbolKeys:
     """The keys of one symbol's book, all in the symbol's cluster slot."""
 
     __slots__ = (
-        "symbol", "tag", "meta", "bids", "asks", "bid_levels", "ask_levels", "level_sizes",
-        "orders", "open", "final", "client_ids", "gtd", "gtc", "done", "trades", "fills",
-        "order_fills", "events", "snapshot", "stats",
+        "symbol",
+        "tag",
+        "meta",
+        "bids",
+        "asks",
+        "bid_levels",
+        "ask_levels",
+        "level_sizes",
+        "orders",
+        "open",
+        "final",
+        "client_ids",
+        "gtd",
+        "gtc",
+        "done",
+        "trades",
+        "fills",
+        "order_fills",
+        "events",
+        "snapshot",
+        "stats",
     )
 
     def __init__(self, symbol: str) -> None:
@@ -58,9 +76,23 @@ class SymbolKeys:
     def place_keys(self) -> list[str]:
         """KEYS of lua/place.lua and the other book-changing scripts, in their order."""
         return [
-            self.meta, self.bids, self.asks, self.bid_levels, self.ask_levels, self.level_sizes,
-            self.orders, self.open, self.final, self.client_ids, self.gtd, self.gtc, self.done,
-            self.trades, self.fills, self.order_fills, self.events,
+            self.meta,
+            self.bids,
+            self.asks,
+            self.bid_levels,
+            self.ask_levels,
+            self.level_sizes,
+            self.orders,
+            self.open,
+            self.final,
+            self.client_ids,
+            self.gtd,
+            self.gtc,
+            self.done,
+            self.trades,
+            self.fills,
+            self.order_fills,
+            self.events,
         ]
 
 
@@ -79,8 +111,17 @@ class AccountKeys:
     """Account-wide keys, under the account's own cluster tag."""
 
     __slots__ = (
-        "account_id", "account", "rate", "symbols", "feed", "feed_hw", "webhook", "wh_due",
-        "wh_head", "wh_wait", "wh_tries",
+        "account_id",
+        "account",
+        "rate",
+        "symbols",
+        "feed",
+        "feed_hw",
+        "webhook",
+        "wh_due",
+        "wh_head",
+        "wh_wait",
+        "wh_tries",
     )
 
     def __init__(self, account_id: str) -> None:

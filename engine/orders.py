@@ -14,8 +14,15 @@ TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
 Status = Literal["enqueued", "partially_filled", "filled", "killed"]
 STP = Literal["cancel_newest", "cancel_oldest", "cancel_both"]
 KillReason = Literal[
-    "user", "expired", "max_age", "immediate_or_cancel", "fill_or_kill", "post_only",
-    "self_trade", "no_liquidity", "match_limit",
+    "user",
+    "expired",
+    "max_age",
+    "immediate_or_cancel",
+    "fill_or_kill",
+    "post_only",
+    "self_trade",
+    "no_liquidity",
+    "match_limit",
 ]
 OPEN_STATUSES = ("enqueued", "partially_filled")
 

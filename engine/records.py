@@ -17,8 +17,23 @@ STP_CODES = {v: k for k, v in STP.items()}
 
 def decode_order(symbol: str, member: str, raw: str, notional: Optional[int] = None) -> Order:
     """An Order from its record (account|side|type|tif|price|qty|filled|status|...)."""
-    (acct, side, otype, tif, price, qty, filled, status, reason, created, updated, expires,
-     post, stp, coid) = raw.split("|", 14)
+    (
+        acct,
+        side,
+        otype,
+        tif,
+        price,
+        qty,
+        filled,
+        status,
+        reason,
+        created,
+        updated,
+        expires,
+        post,
+        stp,
+        coid,
+    ) = raw.split("|", 14)
     seq = int(member)
     return Order(
         id=order_id(symbol, seq),
@@ -48,9 +63,15 @@ def decode_order_fill(symbol: str, order: Order, member: str) -> Fill:
     _oseq, tseq, liq, price, qty, ts = member.split("|")
     t = int(tseq)
     return Fill(
-        trade_id=order_id(symbol, t), order_id=order.id, symbol=symbol, side=order.side,
-        price=int(price), quantity=int(qty), liquidity="maker" if liq == "m" else "taker",
-        sequence=t, created_at=int(ts),
+        trade_id=order_id(symbol, t),
+        order_id=order.id,
+        symbol=symbol,
+        side=order.side,
+        price=int(price),
+        quantity=int(qty),
+        liquidity="maker" if liq == "m" else "taker",
+        sequence=t,
+        created_at=int(ts),
     )
 
 
@@ -70,9 +91,15 @@ def decode_account_fill(symbol: str, member: str) -> Fill:
     _acct, ts, tseq, oseq, side, liq, price, qty = member.split("|")
     t = int(tseq)
     return Fill(
-        trade_id=order_id(symbol, t), order_id=order_id(symbol, int(oseq)), symbol=symbol,
-        side=SIDES[side], price=int(price), quantity=int(qty),
-        liquidity="maker" if liq == "m" else "taker", sequence=t, created_at=int(ts),
+        trade_id=order_id(symbol, t),
+        order_id=order_id(symbol, int(oseq)),
+        symbol=symbol,
+        side=SIDES[side],
+        price=int(price),
+        quantity=int(qty),
+        liquidity="maker" if liq == "m" else "taker",
+        sequence=t,
+        created_at=int(ts),
     )
 
 
@@ -81,6 +108,11 @@ def decode_trade(symbol: str, member: str) -> Trade:
     tseq, price, qty, side, ts, _maker, _taker = member.split("|")
     t = int(tseq)
     return Trade(
-        id=order_id(symbol, t), symbol=symbol, price=int(price), quantity=int(qty),
-        taker_side=SIDES[side], sequence=t, created_at=int(ts),
+        id=order_id(symbol, t),
+        symbol=symbol,
+        price=int(price),
+        quantity=int(qty),
+        taker_side=SIDES[side],
+        sequence=t,
+        created_at=int(ts),
     )

@@ -7,7 +7,7 @@ fragments are pasted in at load time so each script stays one atomic EVALSHA.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from redis.commands.core import Script
@@ -16,7 +16,7 @@ LUA_DIR = Path(__file__).resolve().parent.parent / "lua"
 _INCLUDE = re.compile(r"^--@include\s+([\w-]+)\s*$", re.M)
 
 
-@lru_cache(maxsize=None)
+@cache
 def source(name: str) -> str:
     """The text of lua/<name>.lua with its includes resolved."""
     text = (LUA_DIR / f"{name}.lua").read_text()
