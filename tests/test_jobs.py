@@ -107,3 +107,29 @@ def test_cron_config_registers_every_periodic_job_on_its_queue(rq_r):
     # Every queue a job goes to has a worker process listening to it.
     listened = {q for group in WORKER_GROUPS for q in group}
     assert {queue for queue, _ in registered.values()} <= listened
+
+
+def test_a_deep_book_is_snapshotted_at_most_once_per_hundred_times_its_cost():
+    from engine.jobs import SNAPSHOT_PERIOD_S, snapshot_gap_us
+
+    assert snapshot_gap_us(0) == 0 and snapshot_gap_us(10_000) == 0  # every period
+    assert snapshot_gap_us(50_000) == 0  # 0.3 s of Redis time: still every 30 s
+    # 1,000,000 resting orders cost about 6 s of blocked Redis: once per 10 minutes.
+    assert snapshot_gap_us(1_000_000) == 600_000_000 > SNAPSHOT_PERIOD_S * 1_000_000
+
+
+def test_a_paced_book_keeps_its_last_snapshot_until_the_gap_has_passed(r, make_symbol):
+    from engine import jobs
+    from engine.keys import symbol_keys
+
+    make_symbol("BTC-USD")
+    k = symbol_keys("BTC-USD")
+    # 60,000 resting orders (36 s of gap) without placing them: only their count matters.
+    r.zadd(k.bids, {f"{i:016d}": -1 for i in range(60_000)})
+    sec, usec = r.time()
+    now = int(sec) * 1_000_000 + int(usec)
+    r.hset(k.snapshot, "taken_us", now - 30_000_000)
+    assert jobs.snapshot_due(r, k, first=False) is False
+    r.hset(k.snapshot, "taken_us", now - 40_000_000)
+    assert jobs.snapshot_due(r, k, first=False) is True
+    assert jobs.snapshot_due(r, k, first=True) is True
