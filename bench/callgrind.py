@@ -18,13 +18,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import redis
 
 from bench import core
-from bench.redis_server import encoding_options, free_port
+from bench.redis_server import encoding_options, free_port, wait_for_ping
 from bench.workload import Workload
 from engine.config import Settings
 
@@ -44,16 +43,9 @@ def count(side_name: str, orders: int, seed: int) -> dict[str, float]:
     )  # fmt: skip
     try:
         url = f"redis://127.0.0.1:{port}/0"
+        if not wait_for_ping(port, 60):
+            raise SystemExit("redis-server did not start under valgrind")
         client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("redis-server did not start under valgrind") from None
-                time.sleep(0.2)
         settings = Settings(redis_url=url, order_rate_limit=0)
         side = (core.EngineSide if side_name == "engine" else core.BaselineSide)(url, settings)
         core.fresh(side)

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,7 +28,7 @@ import redis
 
 from bench.http import APP_TARGET, WebServer
 from bench.overload import seed, wrk_statuses
-from bench.redis_server import free_port
+from bench.redis_server import free_port, wait_for_ping
 from engine.book import Engine
 from engine.config import Settings
 from engine.orders import PlaceRequest
@@ -60,17 +59,8 @@ class Server:
              *MODES[self.mode]],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"redis-server ({self.mode}) did not start") from None
-                time.sleep(0.05)
-        client.close()
+        if not wait_for_ping(self.port, 10):
+            raise SystemExit(f"redis-server ({self.mode}) did not start")
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -32,6 +32,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_ping(port: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    """Wait until the redis-server on `port` answers PING; False on timeout or if it died."""
+    client = redis.Redis(port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return True
+            except redis.ConnectionError:
+                if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
 class RedisServer:
     """``with RedisServer() as r: r.url``. No persistence unless aof=True (appendfsync everysec)."""
 
@@ -69,18 +86,9 @@ class RedisServer:
             *encoding_options(),
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__(None, None, None)
-                    raise SystemExit(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.05)
-        client.close()
+        if not wait_for_ping(self.port, 10, self._proc):
+            self.__exit__(None, None, None)
+            raise SystemExit(f"redis-server did not start on port {self.port}")
         return self
 
     def __exit__(self, *exc) -> None:
