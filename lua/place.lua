@@ -56,17 +56,17 @@ end
 if symbolStatus ~= 'trading' then return {-1} end
 if tif == 'GTD' and tonumber(expiresArg) <= now then return {-3} end
 
--- Accept: the order's sequence is its place in the queue.
-local o = {
-  acct = acct, side = side, type = otype, tif = tif, price = priceArg, qty = qty, filled = 0,
-  status = 'e', reason = '', created = now, updated = now, expires = expiresArg,
-  post = postOnly, stp = stp, coid = coid,
-}
-local mySeq, acceptEntry = emit({'t', 'order', 'r', enc(o)})
+-- Accept: the order's sequence is its place in the queue. Its record is built by string
+-- concatenation around the fields that change (filled, status, kill reason): no table.
+local head = acct .. '|' .. side .. '|' .. otype .. '|' .. tif .. '|' .. priceArg .. '|' .. ARGV[6]
+local tail = expiresArg .. '|' .. postOnly .. '|' .. stp .. '|' .. coid
+local accepted = head .. '|0|e||' .. nowF .. '|' .. nowF .. '|' .. tail
+local mySeq, acceptEntry = emit({'t', 'order', 'r', accepted})
 local member = pad(mySeq)
 if coidField then redis.call('HSET', coidKey, coidField, member) end
 
 local oppBook = (side == 'b') and asksKey or bidsKey
+local makerSide = (side == 'b') and 's' or 'b'
 -- Resting orders that cross: asks scored +price (buy crosses score <= P), bids -price.
 local limitScore = '+inf'
 if otype == 'l' then
@@ -78,7 +78,8 @@ local function crossing(offset, count)
 end
 
 local killReason
-local out = {0, member, '' }
+local out = {0, member, ''}
+local filled = 0
 
 if postOnly == '1' and #crossing(0, 1) > 0 then
   killReason = 'post_only'
@@ -106,60 +107,88 @@ elseif tif == 'FOK' then
   if fillable < qty then killReason = 'fill_or_kill' end
 end
 
+-- A resting order's record, in the parts matching needs (one match, no table):
+--   pre = account|side|type|tif|price|qty; its account, tif, price and qty; filled; created;
+--   tail = expires|post|stp|coid and expires. Status, kill reason and updated are rewritten.
+local MAKER = '^(([^|]*)|[^|]*|[^|]*|([^|]*)|([^|]*)|([^|]*))|([^|]*)|[^|]*|[^|]*|([^|]*)|[^|]*|(([^|]*)|.*)$'
+
 if not killReason then
   local met, batchSize = 0, 8
   local remaining = qty
+  local nOut = 3
   while remaining > 0 and not killReason do
     local batch = crossing(0, batchSize)
-    if #batch == 0 then break end
-    for _, m in ipairs(batch) do
+    local nBatch = #batch
+    if nBatch == 0 then break end
+    for i = 1, nBatch do
       if remaining == 0 then break end
       if met >= matchLimit then killReason = 'match_limit' break end
       met = met + 1
-      local r = dec(redis.call('HGET', ordersKey, m))
-      local due = due_reason(r, maxAgeUs)
+      local m = batch[i]
+      local raw = redis.call('HGET', ordersKey, m)
+      local pre, racct, rtif, price, rqty, rfilled, created, rtail, expires = string.match(raw, MAKER)
+      local due
+      if rtif == 'GTD' then
+        if now >= tonumber(expires) then due = 'expired' end
+      elseif rtif == 'GTC' and maxAgeUs > 0 and now >= tonumber(created) + maxAgeUs then
+        due = 'max_age'
+      end
       if due then
-        kill(r, m, due, true)
-      elseif r.acct == acct then
+        kill(dec(raw), m, due, true)
+      elseif racct == acct then
         if stp == 'n' then
           killReason = 'self_trade'
           break
         end
-        kill(r, m, 'self_trade', true)
+        kill(dec(raw), m, 'self_trade', true)
         if stp == 'b' then killReason = 'self_trade' break end
       else
         -- Trade at the resting order's price.
-        local q = math.min(remaining, r.qty - r.filled)
-        local price = r.price
+        rqty, rfilled = tonumber(rqty), tonumber(rfilled)
+        local q = rqty - rfilled
+        if q > remaining then q = remaining end
         remaining = remaining - q
-        o.filled = o.filled + q
-        r.filled = r.filled + q
-        r.updated = now
-        local sq = F(q)
-        local tseq = emit({'t', 'trade', 'p', price, 'q', sq, 'm', m, 'ma', r.acct,
-          'mf', F(r.filled), 'k', member, 'ka', acct, 'kf', F(o.filled), 'side', side})
+        filled = filled + q
+        rfilled = rfilled + q
+        local sq, rfilledF = F(q), F(rfilled)
+        local tseq = emit({'t', 'trade', 'p', price, 'q', sq, 'm', m, 'ma', racct,
+          'mf', rfilledF, 'k', member, 'ka', acct, 'kf', F(filled), 'side', side})
         local tpad = pad(tseq)
-        local tnow = pad(now)
-        queue_write('ZADD', tradesKey, tseq, table.concat({tpad, price, sq, side, nowF, m, member}, '|'))
-        queue_write('ZADD', fillsKey, '0', table.concat({r.acct, tnow, tpad, m, r.side, 'm', price, sq}, '|'),
-          '0', table.concat({acct, tnow, tpad, member, side, 't', price, sq}, '|'))
-        queue_write('ZADD', ofillsKey, '0', table.concat({m, tpad, 'm', price, sq, nowF}, '|'),
-          '0', table.concat({member, tpad, 't', price, sq, nowF}, '|'))
-        level_change(r.side, price, -q, 0)
-        if r.filled >= r.qty then
-          r.status = 'f'
-          unrest(r, m)
-          finalize(r, m, true)
+        local n = #tradeArgs
+        tradeArgs[n + 1] = tpad
+        tradeArgs[n + 2] = tpad .. '|' .. price .. '|' .. sq .. '|' .. side .. '|' .. nowF .. '|' .. m .. '|' .. member
+        n = #fillArgs
+        fillArgs[n + 1] = '0'
+        fillArgs[n + 2] = racct .. '|' .. nowPad .. '|' .. tpad .. '|' .. m .. '|' .. makerSide .. '|m|' .. price .. '|' .. sq
+        fillArgs[n + 3] = '0'
+        fillArgs[n + 4] = acct .. '|' .. nowPad .. '|' .. tpad .. '|' .. member .. '|' .. side .. '|t|' .. price .. '|' .. sq
+        n = #ofillArgs
+        ofillArgs[n + 1] = '0'
+        ofillArgs[n + 2] = m .. '|' .. tpad .. '|m|' .. price .. '|' .. sq .. '|' .. nowF
+        ofillArgs[n + 3] = '0'
+        ofillArgs[n + 4] = member .. '|' .. tpad .. '|t|' .. price .. '|' .. sq .. '|' .. nowF
+        local rstatus
+        if rfilled >= rqty then
+          -- Filled: out of the book, its level, the deadlines and the open index.
+          rstatus = 'f'
+          redis.call('ZREM', oppBook, m)
+          level_change(makerSide, price, -q, -1)
+          if rtif == 'GTD' then redis.call('ZREM', gtdKey, m) end
+          local im = racct .. '|' .. pad(created) .. '|' .. m
+          redis.call('ZREM', openKey, im)
+          n = #finalArgs
+          finalArgs[n + 1], finalArgs[n + 2] = '0', im
+          doneArgs[#doneArgs + 1] = m
         else
-          r.status = 'p'
+          rstatus = 'p'
+          level_change(makerSide, price, -q, 0)
         end
-        redis.call('HSET', ordersKey, m, enc(r))
-        out[#out + 1] = F(tseq)
-        out[#out + 1] = price
-        out[#out + 1] = sq
+        redis.call('HSET', ordersKey, m, pre .. '|' .. rfilledF .. '|' .. rstatus .. '||' .. created .. '|' .. nowF .. '|' .. rtail)
+        out[nOut + 1], out[nOut + 2], out[nOut + 3] = F(tseq), price, sq
+        nOut = nOut + 3
       end
     end
-    if #batch < batchSize then break end
+    if nBatch < batchSize then break end
     batchSize = 64
   end
   if remaining > 0 and not killReason then
@@ -170,36 +199,54 @@ if not killReason then
   end
 end
 
-o.updated = now
-local record -- the order's final record, encoded once for HSET and the reply
-if o.filled >= qty then
-  o.status = 'f'
-  record = enc(o)
+-- The order's outcome: its record is encoded once, for HSET and the reply.
+local status, record
+local im = acct .. '|' .. nowPad .. '|' .. member
+if filled >= qty then
+  status = 'f'
+  record = head .. '|' .. F(filled) .. '|f||' .. nowF .. '|' .. nowF .. '|' .. tail
   redis.call('HSET', ordersKey, member, record)
-  finalize(o, member, false)
+  local n = #finalArgs
+  finalArgs[n + 1], finalArgs[n + 2] = '0', im
+  doneArgs[#doneArgs + 1] = member
 elseif killReason then
-  if o.filled > 0 then o.status = 'p' end
-  kill(o, member, killReason, false)
+  status = 'k'
+  record = head .. '|' .. F(filled) .. '|k|' .. killReason .. '|' .. nowF .. '|' .. nowF .. '|' .. tail
+  redis.call('HSET', ordersKey, member, record)
+  emit({'t', 'kill', 'o', member, 'a', acct, 'why', killReason, 'f', F(filled)})
+  local n = #finalArgs
+  finalArgs[n + 1], finalArgs[n + 2] = '0', im
+  doneArgs[#doneArgs + 1] = member
 else
   -- Rest in the book.
-  if o.filled > 0 then o.status = 'p' end
-  local bookKey = (side == 'b') and bidsKey or asksKey
-  redis.call('ZADD', bookKey, (side == 'b') and ('-' .. priceArg) or priceArg, member)
-  level_change(side, priceArg, qty - o.filled, 1)
-  redis.call('ZADD', openKey, '0', index_member(o, member))
+  local left = qty - filled
+  if filled > 0 then
+    status = 'p'
+    record = head .. '|' .. F(filled) .. '|p||' .. nowF .. '|' .. nowF .. '|' .. tail
+  else
+    status = 'e'
+    record = accepted
+  end
+  if side == 'b' then
+    redis.call('ZADD', bidsKey, '-' .. priceArg, member)
+  else
+    redis.call('ZADD', asksKey, priceArg, member)
+  end
+  level_change(side, priceArg, left, 1)
+  redis.call('ZADD', openKey, '0', im)
   if tif == 'GTD' then
-    redis.call('ZADD', gtdKey, tonumber(expiresArg), member)
+    redis.call('ZADD', gtdKey, expiresArg, member)
   elseif maxAgeUs > 0 then
     redis.call('RPUSH', gtcKey, member)
   end
-  record = enc(o)
   redis.call('HSET', ordersKey, member, record)
 end
 
 -- The accepted entry also says how the placement ended (e/p/f/k), for the status fan-out.
-acceptEntry[#acceptEntry + 1] = 'st'
-acceptEntry[#acceptEntry + 1] = o.status
+local na = #acceptEntry
+acceptEntry[na + 1] = 'st'
+acceptEntry[na + 2] = status
 flush_writes()
 save_meta()
-out[3] = record or enc(o)
+out[3] = record
 return out

@@ -49,6 +49,7 @@ end
 local symbolStatus = meta[3]
 -- Text for the clock, formatted once (every event, record and index entry carries it).
 local nowF = F(now)
+local nowPad = pad(now)
 
 local function save_meta()
   redis.call('HSET', metaKey, 'seq', F(seq), 'last_us', nowF)
@@ -74,42 +75,45 @@ local function enc(o)
 end
 
 local function index_member(o, member)
-  return o.acct .. '|' .. pad(o.created) .. '|' .. member
+  return o.acct .. '|' .. (o.created == now and nowPad or pad(o.created)) .. '|' .. member
 end
 
--- Batched index writes, flushed in chunks (unpack has a stack limit).
-local pending = {}
-local function queue_write(cmd, key, ...)
-  local id = cmd .. key
-  local p = pending[id]
-  if not p then
-    p = {cmd = cmd, key = key, args = {}}
-    pending[id] = p
-    pending[#pending + 1] = p
-  end
-  local args = p.args
-  for _, v in ipairs({...}) do args[#args + 1] = v end
-  if #args >= 4000 then
-    redis.call(cmd, key, unpack(args))
-    p.args = {}
-  end
-end
+-- Writes to the indexes that take many members per script (final index, retention list,
+-- trades, fills) are gathered in plain arrays and sent as one command each at the end, in
+-- chunks (unpack has a stack limit).
+local finalArgs, doneArgs, tradeArgs, fillArgs, ofillArgs = {}, {}, {}, {}, {}
+local CHUNK = 4000
+
 -- Stream entries are buffered and appended in sequence order at the end of the script, so
 -- an entry can still be completed (the accepted order's outcome) before it is written.
-local entries = {}
+-- emit() takes the entry's fields without its clock ('ts' is added here).
+local entries, nEntries = {}, 0
 local function emit(fields)
   seq = seq + 1
-  fields[#fields + 1] = 'ts'
-  fields[#fields + 1] = nowF
-  entries[#entries + 1] = {F(seq) .. '-0', fields}
+  local n = #fields
+  fields[n + 1] = 'ts'
+  fields[n + 2] = nowF
+  nEntries = nEntries + 1
+  entries[nEntries] = {F(seq) .. '-0', fields}
   return seq, fields
 end
 
-local function flush_writes()
-  for _, p in ipairs(pending) do
-    if #p.args > 0 then redis.call(p.cmd, p.key, unpack(p.args)) end
+local function send(cmd, key, args)
+  local n = #args
+  for i = 1, n, CHUNK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, n)))
   end
-  for _, e in ipairs(entries) do
+end
+
+local function flush_writes()
+  -- Members of sorted sets come in (score, member) pairs: chunks of CHUNK keep pairs whole.
+  if #finalArgs > 0 then send('ZADD', finalKey, finalArgs) end
+  if #doneArgs > 0 then send('RPUSH', doneKey, doneArgs) end
+  if #tradeArgs > 0 then send('ZADD', tradesKey, tradeArgs) end
+  if #fillArgs > 0 then send('ZADD', fillsKey, fillArgs) end
+  if #ofillArgs > 0 then send('ZADD', ofillsKey, ofillArgs) end
+  for i = 1, nEntries do
+    local e = entries[i]
     redis.call('XADD', eventsKey, e[1], unpack(e[2]))
   end
 end
@@ -148,8 +152,9 @@ end
 local function finalize(o, member, wasOpen)
   local im = index_member(o, member)
   if wasOpen then redis.call('ZREM', openKey, im) end
-  queue_write('ZADD', finalKey, '0', im)
-  queue_write('RPUSH', doneKey, member)
+  local n = #finalArgs
+  finalArgs[n + 1], finalArgs[n + 2] = '0', im
+  doneArgs[#doneArgs + 1] = member
 end
 
 -- Kill an order. resting: it is in the book now (not a taker still being placed).
