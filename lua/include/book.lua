@@ -49,14 +49,14 @@ end
 local symbolStatus = meta[3]
 -- Text for the clock, formatted once (every event, record and index entry carries it).
 local nowF = F(now)
-local nowPad = pad(now)
+local nowPad = (#nowF == 16) and nowF or pad(now) -- the same text since 2001
 
 local function save_meta()
   redis.call('HSET', metaKey, 'seq', F(seq), 'last_us', nowF)
 end
 
 -- One pattern match (not a gmatch loop): records are decoded once per order the script meets.
-local DEC = '^' .. string.rep('([^|]*)|', 14) .. '(.*)$'
+local DEC = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$'
 local function dec(s)
   local acct, side, otype, tif, price, qty, filled, status, reason, created, updated, expires,
     post, stp, coid = string.match(s, DEC)
