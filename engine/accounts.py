@@ -144,9 +144,10 @@ def authenticate(
     aid = match.group(1)
     if cost is None:
         cost = 1 if symbol else 0
-    reply = scripts.auth(
-        keys=keys.AccountKeys(aid).auth_keys(),
-        args=[
+    reply = scripts.call(
+        "auth",
+        keys.AccountKeys(aid).auth_keys(),
+        [
             key_hash(api_key),
             int(rate_limit),
             int(cost),

@@ -11,7 +11,6 @@ import heapq
 from typing import Iterable, Optional
 
 from engine import records
-from engine.cluster import run_scripts
 from engine.codes import Code
 from engine.config import Settings
 from engine.errors import (
@@ -33,7 +32,7 @@ from engine.orders import (
     order_id,
     parse_order_id,
 )
-from engine.scripts import Scripts
+from engine.scripts import Scripts, ScriptSession
 
 # Lex bounds: members are "account|…"; '}' sorts right after '|'.
 _MAX_SCAN = 5000  # index entries one list request may pass over before it returns a cursor
@@ -87,14 +86,23 @@ class Engine:
 
     # -- changes -------------------------------------------------------------------------
 
-    def place(self, account_id: str, req: PlaceRequest) -> PlaceResult:
+    def place(
+        self, account_id: str, req: PlaceRequest, session: Optional[ScriptSession] = None
+    ) -> PlaceResult:
         """Place and match one order atomically (one placement script call).
 
         Raises SymbolHalted, ClientOrderIdConflict. A replay (same client_order_id, same
         order) returns PlaceResult(replay=True). The result's order has .fills set.
+        `session` (the request's, which authenticated it) makes the call on its connection,
+        and is closed before the reply is read further (a replay reads the order back).
         """
         keys, args = self.placement_args(account_id, req)
-        return self._place_result(req, self.scripts.place(keys=keys, args=args))
+        if session is None:
+            reply = self.scripts.call("place", keys, args)
+        else:
+            with session:
+                reply = session.call("place", keys, args)
+        return self._place_result(req, reply)
 
     def place_many(
         self, account_id: str, reqs: list[PlaceRequest]
@@ -106,7 +114,7 @@ class Engine:
         Each result is what place() returns for that order, or the EngineError it would raise.
         """
         calls = [self.placement_args(account_id, req) for req in reqs]
-        replies = run_scripts(self.redis, self.scripts.place, calls)
+        replies = self.scripts.call_many("place", calls)
         results: list[PlaceResult | EngineError] = []
         for req, res in zip(reqs, replies, strict=True):
             if isinstance(res, Exception):
