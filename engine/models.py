@@ -9,7 +9,8 @@ engine/api/openapi.py builds the OpenAPI document from all of them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, TypeVar
+import re
+from typing import Annotated, Any, Literal, Optional, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -187,32 +188,54 @@ def to_place_request(req: OrderRequest, spec: Any, now_us: int) -> PlaceRequest:
     `spec` is the symbol's SymbolSpec (the caller has checked the symbol exists); `now_us`
     is the wall clock for the GTD check (the engine checks again against Redis TIME).
     """
-    market = req.type == "market"
+    return _apply_rules(
+        req.symbol, req.side, req.type, req.price, req.quantity, req.time_in_force,
+        req.expires_at, req.post_only, req.self_trade_prevention, req.client_order_id,
+        spec, now_us,
+    )  # fmt: skip
+
+
+def _apply_rules(
+    symbol: str,
+    side: Any,
+    otype: Any,
+    price_text: Optional[str],
+    quantity_text: str,
+    time_in_force: Optional[str],
+    expires_text: Optional[str],
+    post_only: bool,
+    stp: Any,
+    client_order_id: Optional[str],
+    spec: Any,
+    now_us: int,
+) -> PlaceRequest:
+    """to_place_request on fields whose shapes OrderRequest accepts: rules in body order."""
+    market = otype == "market"
     if market:
-        if req.price is not None:
+        if price_text is not None:
             raise ValidationFailed("price must not be given for a market order", "price")
         price = None
     else:
-        if req.price is None:
+        if price_text is None:
             raise ValidationFailed("price is required for a limit order", "price")
-        price = parse_amount(req.price, spec.tick, "price")
-    quantity = parse_amount(req.quantity, spec.lot, "quantity")
+        price = parse_amount(price_text, spec.tick_size, "price")
+    quantity = parse_amount(quantity_text, spec.lot_size, "quantity")
 
-    tif = req.time_in_force or ("IOC" if market else "GTC")
+    tif = time_in_force or ("IOC" if market else "GTC")
     if market and tif not in ("IOC", "FOK"):
         raise ValidationFailed(
             "time_in_force must be IOC or FOK for a market order", "time_in_force"
         )
     expires_at = None
     if tif == "GTD":
-        if req.expires_at is None:
+        if expires_text is None:
             raise ValidationFailed("expires_at is required with time_in_force GTD", "expires_at")
-        expires_at = parse_time(req.expires_at, "expires_at")
+        expires_at = parse_time(expires_text, "expires_at")
         if expires_at <= now_us:
             raise ValidationFailed("expires_at must be in the future", "expires_at")
-    elif req.expires_at is not None:
+    elif expires_text is not None:
         raise ValidationFailed("expires_at is only allowed with time_in_force GTD", "expires_at")
-    if req.post_only:
+    if post_only:
         if market:
             raise ValidationFailed("post_only is not allowed on a market order", "post_only")
         if tif in ("IOC", "FOK"):
@@ -220,17 +243,61 @@ def to_place_request(req: OrderRequest, spec: Any, now_us: int) -> PlaceRequest:
                 "post_only needs time_in_force GTC or GTD, not " + tif, "post_only"
             )
     return PlaceRequest(
-        symbol=req.symbol,
-        side=req.side,
-        type=req.type,
-        quantity=quantity,
-        price=price,
-        time_in_force=tif,
-        expires_at=expires_at,
-        post_only=req.post_only,
-        self_trade_prevention=req.self_trade_prevention,
-        client_order_id=req.client_order_id,
+        symbol, side, otype, quantity, price, tif, expires_at, post_only, stp, client_order_id
     )
+
+
+# The lean path of place_request: what OrderRequest accepts, checked without pydantic.
+_ORDER_FIELDS = frozenset(OrderRequest.model_fields)
+_SYMBOL = re.compile(SYMBOL_PATTERN[1:-1])
+_CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID_PATTERN[1:-1])
+_AMOUNT = re.compile(AMOUNT_PATTERN[1:-1])
+_SIDES = frozenset(get_args(Side))
+_TYPES = frozenset(get_args(OrderType))
+_TIFS = frozenset(get_args(TimeInForce))
+_STPS = frozenset(get_args(SelfTradePrevention))
+
+
+def place_request(data: Any, spec: Any, now_us: int) -> PlaceRequest:
+    """A body of POST /orders (one order of a batch) as the engine's PlaceRequest.
+
+    `spec` is the SymbolSpec of the body's "symbol" if that names a known symbol, else None.
+    The answer, and the first error on bad input, are exactly those of validate(OrderRequest)
+    then the symbol check then to_place_request: a body whose every field plainly has the
+    shape OrderRequest accepts skips pydantic (the common case, and most of its CPU); any
+    other body goes through pydantic for its first error.
+    """
+    if spec is not None and type(data) is dict and _ORDER_FIELDS.issuperset(data):
+        get = data.get
+        symbol, side, quantity = get("symbol"), get("side"), get("quantity")
+        otype = get("type", "limit")
+        price = get("price")
+        tif = get("time_in_force")
+        expires_at = get("expires_at")
+        post_only = get("post_only", False)
+        stp = get("self_trade_prevention", "cancel_newest")
+        coid = get("client_order_id")
+        # type(x) is str: strict mode takes no other type (orjson gives no str subclass).
+        if (
+            type(symbol) is str and symbol == spec.symbol and _SYMBOL.fullmatch(symbol)
+            and type(side) is str and side in _SIDES
+            and type(quantity) is str and _AMOUNT.fullmatch(quantity)
+            and type(otype) is str and otype in _TYPES
+            and (price is None or (type(price) is str and _AMOUNT.fullmatch(price)))
+            and (tif is None or (type(tif) is str and tif in _TIFS))
+            and (expires_at is None or type(expires_at) is str)
+            and type(post_only) is bool
+            and type(stp) is str and stp in _STPS
+            and (coid is None or (type(coid) is str and _CLIENT_ORDER_ID.fullmatch(coid)))
+        ):  # fmt: skip
+            return _apply_rules(
+                symbol, side, otype, price, quantity, tif, expires_at, post_only, stp, coid,
+                spec, now_us,
+            )  # fmt: skip
+    req = validate(OrderRequest, data)
+    if spec is None:
+        raise ValidationFailed(f"unknown symbol {req.symbol}", "symbol")
+    return to_place_request(req, spec, now_us)
 
 
 def _query_int(value: Any) -> Any:

@@ -23,11 +23,22 @@ AMOUNT_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,20})?$"  # the contract's words, and t
 _AMOUNT = re.compile(AMOUNT_PATTERN[1:-1])
 
 
-def _step(step: Decimal) -> tuple[int, int]:
+Step = Decimal | str  # a tick or lot size: a Decimal, or a symbol's normalised step text
+
+
+def _step(step: Step) -> tuple[int, int]:
     """(decimals, step × 10^decimals): the step as a whole number of its smallest digit."""
+    if type(step) is str:
+        return _text_step_parts(step)
     # Keyed by the digits, not the value: Decimal("0.01") == Decimal("0.010") but they differ
     # in decimals.
     return _step_parts(step.as_tuple())
+
+
+@lru_cache(maxsize=256)
+def _text_step_parts(step: str) -> tuple[int, int]:
+    # "0.01" and "0.010" are different keys here, as they differ in decimals.
+    return _step_parts(Decimal(step).as_tuple())
 
 
 @lru_cache(maxsize=256)
@@ -41,11 +52,11 @@ def _step_parts(parts: DecimalTuple) -> tuple[int, int]:
     return -exponent, coefficient
 
 
-def _step_text(step: Decimal) -> str:
-    return format(step, "f")
+def _step_text(step: Step) -> str:
+    return format(Decimal(step), "f")
 
 
-def parse_amount(text: object, step: Decimal, field: str) -> int:
+def parse_amount(text: object, step: Step, field: str) -> int:
     """Whole steps (ticks or lots) in a decimal string; ValidationFailed on `field` otherwise."""
     if not isinstance(text, str) or _AMOUNT.fullmatch(text) is None:
         raise ValidationFailed(f"{field} must be {AMOUNT_RULE}", field)
@@ -79,13 +90,13 @@ def _fixed(scaled: int, decimals: int) -> str:
     return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
 
 
-def format_amount(units: int, step: Decimal) -> str:
+def format_amount(units: int, step: Step) -> str:
     """Ticks or lots as fixed-point text with exactly the step's decimals ("100.10", "2.0000")."""
     decimals, scaled = _step(step)
     return _fixed(units * scaled, decimals)
 
 
-def average_price(notional: int, quantity: int, tick: Decimal) -> str:
+def average_price(notional: int, quantity: int, tick: Step) -> str:
     """Σ(ticks × lots) / Σ lots as a price, rounded half-even to the tick's decimals."""
     if quantity <= 0:
         raise ValueError("average_price needs a positive quantity")

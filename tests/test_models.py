@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine import models
 from engine.errors import ValidationFailed
@@ -296,3 +298,72 @@ def test_views_use_the_symbols_own_steps():
                                  notional=203 * 2), spec)  # fmt: skip
     assert (view["price"], view["quantity"], view["remaining_quantity"]) == ("101.5", "7", "5")
     assert view["average_price"] == "101.5"
+
+
+# --- the lean path of place_request against pydantic's -----------------------------------
+
+_VALUES = {
+    "symbol": ["BTC-USD", "ETH-USD", "btc-usd", "BTC-USD\n", "BTCUSD", ""],
+    "side": ["buy", "sell", "BUY", "hold"],
+    "type": ["limit", "market", "stop"],
+    "price": ["101.25", "101.255", "0", "0.01", "1e5", " 1", "10000000000.01", "٣", "100.100"],
+    "quantity": ["2", "0.00001", "0.5", "100000001", "2.0000", "-1"],
+    "time_in_force": ["GTC", "IOC", "FOK", "GTD", "gtc", "DAY"],
+    "expires_at": [FUTURE, "2026-11-24T21:45:14Z", "2026-11-24T22:45:16+01:00", "tomorrow",
+                   "2026-13-01T00:00:00Z", "2026-11-24T21:45:16.1234567Z"],
+    "post_only": [True, False, "true", 1, 0],
+    "self_trade_prevention": ["cancel_newest", "cancel_oldest", "cancel_both", "none"],
+    "client_order_id": ["abc-1_X", "a" * 64, "a" * 65, "", "has space", "ü"],
+}  # fmt: skip
+_ODD = [None, 1, 1.5, True, [], {}, ["buy"], {"a": 1}]
+
+
+def _outcome(call):
+    try:
+        return call()
+    except ValidationFailed as exc:
+        return ("422", exc.message, exc.field)
+
+
+@st.composite
+def bodies(draw) -> dict:
+    """Order bodies, most of them nearly valid, with odd values and unknown fields mixed in."""
+    body = dict(LIMIT) if draw(st.booleans()) else {}
+    for key in draw(st.lists(st.sampled_from([*_VALUES, "unknown", "Symbol"]), max_size=6)):
+        choices = _VALUES.get(key, ["x"])
+        body[key] = draw(st.sampled_from(choices) | st.sampled_from(_ODD))
+    for key in draw(st.lists(st.sampled_from(list(body) or ["symbol"]), max_size=2)):
+        body.pop(key, None)
+    return body
+
+
+@given(bodies())
+def test_place_request_answers_as_pydantic_and_the_rules_do(body):
+    name = body.get("symbol")
+    spec = SPEC if name == SPEC.symbol else None
+
+    def reference():
+        req = validate(OrderRequest, body)
+        if spec is None:
+            raise ValidationFailed(f"unknown symbol {req.symbol}", "symbol")
+        return to_place_request(req, spec, NOW)
+
+    assert _outcome(lambda: models.place_request(body, spec, NOW)) == _outcome(reference)
+
+
+PLAIN = [
+    LIMIT,
+    MARKET,
+    {**GTD, "expires_at": FUTURE},
+    {**LIMIT, "post_only": True, "client_order_id": "c-1"},
+]
+
+
+@pytest.mark.parametrize("body", PLAIN)
+def test_place_request_takes_plain_bodies_without_pydantic(body, monkeypatch):
+    def fail(*_a, **_k):
+        raise AssertionError("pydantic was used")
+
+    expected = place(body)
+    monkeypatch.setattr(models, "validate", fail)
+    assert models.place_request(body, SPEC, NOW) == expected

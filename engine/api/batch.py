@@ -23,15 +23,14 @@ from engine.models import (
     MAX_BATCH,
     BatchRequest,
     NoQuery,
-    OrderRequest,
-    to_place_request,
+    place_request,
     validate,
 )
 from engine.orders import PlaceRequest
 from engine.views import order_view
 
 from .errors import BadRequest
-from .inputs import API_KEY_HEADER, known_symbol, query, read_body
+from .inputs import API_KEY_HEADER, query, read_body
 
 bp = Blueprint("batch", __name__)
 
@@ -50,15 +49,18 @@ def place_batch() -> Any:
     items = body.value.get("orders") if isinstance(body.value, dict) else None
     # A batch to place: exactly {"orders": [1 to 100 items]}. Anything else fails as a whole.
     is_batch = isinstance(items, list) and 1 <= len(items) <= MAX_BATCH and len(body.value) == 1
-    # Symbols the orders name that exist (steps are cached: no round trip), to be marked as
-    # the account's as a single post marks its own.
+    # The spec of each symbol the orders name (steps are cached: no round trip, and none
+    # later while the orders are checked); those that exist are marked as the account's, as
+    # a single post marks its own.
+    specs: dict[str, Any] = {}
     known = []
     if is_batch:
         for item in items:
             name = item.get("symbol") if isinstance(item, dict) else None
-            spec = ctx.symbols.get(name) if isinstance(name, str) else None
-            if spec is not None and spec.symbol not in known:
-                known.append(spec.symbol)
+            if isinstance(name, str) and name not in specs:
+                spec = specs[name] = ctx.symbols.get(name)
+                if spec is not None and spec.symbol not in known:
+                    known.append(spec.symbol)
     # One token per order; a body that is no batch takes one, like a bad single post.
     account = authenticate(
         ctx.redis,
@@ -93,9 +95,9 @@ def place_batch() -> Any:
         try:
             if not isinstance(item, dict):
                 raise BadRequest("the request body must be a JSON object")
-            req = validate(OrderRequest, item)
-            spec = known_symbol(ctx, req.symbol)
-            pending.append((i, to_place_request(req, spec, now), spec))
+            name = item.get("symbol")
+            spec = specs.get(name) if isinstance(name, str) else None
+            pending.append((i, place_request(item, spec, now), spec))
         except EngineError as exc:
             results[i] = _error(exc)
 

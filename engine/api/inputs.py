@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from engine.accounts import Account, authenticate
 from engine.context import EngineContext
 from engine.errors import EngineError, InconsistentState, NotFound, ValidationFailed
-from engine.models import validate
+from engine.models import NoQuery, validate
+from engine.scripts import ScriptSession
 from engine.symbols import SymbolSpec
 
 from .errors import BadRequest, UnsupportedMediaType, too_large
@@ -25,6 +26,7 @@ from .errors import BadRequest, UnsupportedMediaType, too_large
 M = TypeVar("M", bound=BaseModel)
 
 API_KEY_HEADER = "X-API-Key"
+_NO_QUERY = NoQuery()
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ def read_body() -> Body:
 
 def query(model: type[M]) -> M:
     """The query string validated by `model`: unknown or repeated parameters are a 422."""
+    if model is NoQuery and not request.query_string:
+        return _NO_QUERY  # the common case: nothing to validate
     args = request.args
     for name in args:
         if len(args.getlist(name)) > 1:
@@ -96,16 +100,23 @@ def query(model: type[M]) -> M:
     return validate(model, args.to_dict())
 
 
-def caller(ctx: EngineContext, *, placement: bool = False, symbol: Optional[str] = None) -> Account:
+def caller(
+    ctx: EngineContext,
+    *,
+    placement: bool = False,
+    symbol: Optional[str] = None,
+    session: Optional[ScriptSession] = None,
+) -> Account:
     """The account behind X-API-Key, in one round trip: 401, or 429 for a placement.
 
     A placement takes a rate-limit token whatever its body holds (so a flood of bad bodies is
     limited too, and 429 comes before 415/400/422 as the contract orders them); `symbol`,
-    once known to exist, joins the account's symbols.
+    once known to exist, joins the account's symbols. `session` runs the round trip on the
+    request's script session (the placement then uses the same connection).
     """
     return authenticate(
         ctx.redis,
-        ctx.engine.scripts,
+        session or ctx.engine.scripts,
         request.headers.get(API_KEY_HEADER),
         rate_limit=ctx.settings.order_rate_limit if placement else 0,
         symbol=symbol,

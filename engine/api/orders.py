@@ -17,10 +17,8 @@ from engine.models import (
     CancelAllQuery,
     FillsQuery,
     NoQuery,
-    OrderRequest,
     OrdersQuery,
-    to_place_request,
-    validate,
+    place_request,
 )
 from engine.orders import OPEN_STATUSES, parse_order_id
 from engine.views import fill_view, order_view
@@ -38,13 +36,13 @@ def place_order() -> Any:
     # known to exist; steps are cached in-process, so this is no extra round trip.
     name = body.peek("symbol")
     spec = ctx.symbols.get(name) if name else None
-    account = caller(ctx, placement=True, symbol=spec.symbol if spec else None)
-    data = body.object()
-    query(NoQuery)
-    req = validate(OrderRequest, data)
-    if spec is None:
-        spec = known_symbol(ctx, req.symbol)
-    result = ctx.engine.place(account.id, to_place_request(req, spec, now_us()))
+    # Both round trips (authentication, then the placement) on one pooled connection; nothing
+    # in between reads Redis, and Engine.place gives it back before it reads any further.
+    with ctx.engine.scripts.session() as session:
+        account = caller(ctx, placement=True, symbol=spec.symbol if spec else None, session=session)
+        data = body.object()
+        query(NoQuery)
+        result = ctx.engine.place(account.id, place_request(data, spec, now_us()), session)
     return order_view(result.order, spec, with_fills=True), 200 if result.replay else 201
 
 
