@@ -28,9 +28,20 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+# (second, its "YYYY-MM-DDTHH:MM:SS" text) of the last time formatted: an answer's times
+# share their second, and so do most answers of the same moment.
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
 def format_time(us: int) -> str:
     """RFC 3339 UTC with exactly six fractional digits and Z: 2026-11-24T21:45:15.123456Z."""
-    return (_EPOCH + timedelta(microseconds=us)).isoformat(timespec="microseconds") + "Z"
+    global _last_second
+    second, fraction = divmod(us, 1_000_000)
+    seen, text = _last_second
+    if second != seen:
+        text = (_EPOCH + timedelta(seconds=second)).isoformat(timespec="seconds")
+        _last_second = (second, text)
+    return f"{text}.{fraction:06d}Z"
 
 
 def parse_time(text: object, field: str = "expires_at") -> int:

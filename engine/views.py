@@ -22,8 +22,10 @@ def _time(us: Optional[int]) -> Optional[str]:
 
 def order_view(order: Order, spec: SymbolSpec, with_fills: bool = False) -> dict[str, Any]:
     """An order object; with_fills adds the trades it made on arrival (answers to POST)."""
-    tick, lot = spec.tick, spec.lot
+    tick, lot = spec.tick_size, spec.lot_size
     filled = order.filled_quantity
+    created = format_time(order.created_at)
+    updated = created if order.updated_at == order.created_at else format_time(order.updated_at)
     view = {
         "id": order.id,
         "client_order_id": order.client_order_id,
@@ -43,8 +45,8 @@ def order_view(order: Order, spec: SymbolSpec, with_fills: bool = False) -> dict
         "self_trade_prevention": order.self_trade_prevention,
         "expires_at": _time(order.expires_at),
         "sequence": order.sequence,
-        "created_at": format_time(order.created_at),
-        "updated_at": format_time(order.updated_at),
+        "created_at": created,
+        "updated_at": updated,
     }
     if with_fills:
         view["fills"] = [
@@ -53,10 +55,11 @@ def order_view(order: Order, spec: SymbolSpec, with_fills: bool = False) -> dict
                 "price": format_amount(fill.price, tick),
                 "quantity": format_amount(fill.quantity, lot),
                 "liquidity": fill.liquidity,
-                "created_at": format_time(fill.created_at),
+                "created_at": created if fill.created_at == order.created_at
+                else format_time(fill.created_at),
             }
             for fill in order.fills or ()
-        ]
+        ]  # fmt: skip
     return view
 
 
