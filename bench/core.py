@@ -42,10 +42,18 @@ class RunStats:
     crossed: int = 0  # placements that met the other side (traded, or stopped by self-trade)
     seconds: float = 0.0
     redis_cpu_seconds: float = 0.0  # CPU time of Redis's main thread during the run
+    client_cpu_seconds: float = 0.0  # CPU time of this (client) process during the run
+    # Time Redis's main thread was ready to run but waited for a core (other load), when
+    # /proc/<pid>/schedstat is readable (Redis on this machine); else 0.
+    redis_runqueue_seconds: float = 0.0
 
     @property
     def redis_cpu_us_per_op(self) -> float:
         return 1e6 * self.redis_cpu_seconds / self.ops if self.ops else 0.0
+
+    @property
+    def client_cpu_us_per_op(self) -> float:
+        return 1e6 * self.client_cpu_seconds / self.ops if self.ops else 0.0
 
     @property
     def per_second(self) -> float:
@@ -189,6 +197,8 @@ def run_ops(
     stats = RunStats()
     redis = side.redis
     cpu_before = redis_cpu_seconds(redis)
+    waited_before = redis_runqueue_seconds(redis)
+    client_before = time.process_time()
     started = time.perf_counter()
     for start in range(0, len(ops), depth):
         batch: list[Optional[Op]] = []
@@ -226,7 +236,9 @@ def run_ops(
         if progress is not None:
             progress(min(depth, len(ops) - start))
     stats.seconds = time.perf_counter() - started
+    stats.client_cpu_seconds = time.process_time() - client_before
     stats.redis_cpu_seconds = redis_cpu_seconds(redis) - cpu_before
+    stats.redis_runqueue_seconds = redis_runqueue_seconds(redis) - waited_before
     stats.ops = stats.placements + stats.cancels
     return stats
 
@@ -275,6 +287,18 @@ def redis_cpu_seconds(redis) -> float:
     """CPU time Redis's main thread has used (INFO cpu): less moved by other load than a rate."""
     cpu = redis.info("cpu")
     return float(cpu["used_cpu_user_main_thread"]) + float(cpu["used_cpu_sys_main_thread"])
+
+
+def redis_runqueue_seconds(redis) -> float:
+    """Time Redis's main thread has waited for a core (/proc/<pid>/schedstat); 0 if unknown.
+
+    Only meaningful when Redis runs on this machine (the benchmark's own redis-server).
+    """
+    pid = redis.info("server").get("process_id")
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def evalsha_usec_per_call(redis) -> float:

@@ -155,37 +155,52 @@ class Bench:
         ))  # fmt: skip
 
     def memory(self, engine: core.EngineSide, baseline: core.BaselineSide) -> None:
+        """Memory per resting order, and the workload on a deep book against a shallow one.
+
+        The shallow book lives in a second redis-server, so both books exist at once and
+        their runs alternate (shallow, deep, deep, shallow, ...): other load on the machine
+        then falls on both alike. Each book keeps what its runs leave (resting orders near
+        the mid, streams, indexes), so run i meets the same state near the mid on both; the
+        only difference is the orders parked far from the mid.
+        """
         a = self.args
         ops = list(Workload(seed=a.seed + 2).ops(a.orders))
-        mem, small, big, small_cpu, big_cpu = {}, {}, {}, {}, {}
-        for side in (baseline, engine):
-            # Small book: a.small_book resting orders far from the mid, then the workload.
-            core.fresh(side)
-            core.fill(side, a.small_book, a.seed)
-            advance = self.task(f"{side.name}: workload on {a.small_book:,} resting",
-                                len(ops) * a.reps)  # fmt: skip
-            runs = [core.run_ops(side, ops, 128, a.seed, advance)]
-            for _rep in range(a.reps - 1):
-                core.fresh(side)
-                core.fill(side, a.small_book, a.seed)
-                runs.append(core.run_ops(side, ops, 128, a.seed, advance))
-            small[side.name] = max(r.per_second for r in runs)
-            small_cpu[side.name] = min(r.redis_cpu_us_per_op for r in runs)
-            advance = self.task(f"{side.name}: fill {a.resting:,} resting orders", a.resting)
-            mem[side.name] = core.memory_per_order(side, a.resting, a.seed, advance)
-            # The database now holds a.resting orders far from the mid: the workload again.
-            # (best of a.reps: each run leaves its own resting orders, a few thousand more)
-            advance = self.task(f"{side.name}: workload on {a.resting:,} resting",
-                                len(ops) * a.reps)  # fmt: skip
-            runs = [core.run_ops(side, ops, 128, a.seed, advance) for _ in range(a.reps)]
-            big[side.name] = max(r.per_second for r in runs)
-            big_cpu[side.name] = min(r.redis_cpu_us_per_op for r in runs)
-
+        mem: dict[str, core.MemoryFigures] = {}
+        runs: dict[str, dict[str, list[core.RunStats]]] = {}
+        with RedisServer(aof=a.aof) as shallow_server:
+            shallow = {
+                "baseline": core.BaselineSide(shallow_server.url, engine.settings),
+                "engine": core.EngineSide(shallow_server.url, engine.settings),
+            }
+            for side in (baseline, engine):
+                advance = self.task(f"{side.name}: fill {a.resting:,} resting orders", a.resting)
+                mem[side.name] = core.memory_per_order(side, a.resting, a.seed, advance)
+                twin = shallow[side.name]
+                core.fresh(twin)
+                core.fill(twin, a.small_book, a.seed)
+                advance = self.task(
+                    f"{side.name}: workload, {a.small_book:,} / {a.resting:,} resting",
+                    2 * len(ops) * a.reps,
+                )
+                small_runs: list[core.RunStats] = []
+                big_runs: list[core.RunStats] = []
+                order = ((twin, small_runs), (side, big_runs))
+                for rep in range(a.reps):
+                    for book, out in order if rep % 2 == 0 else order[::-1]:
+                        out.append(core.run_ops(book, ops, 128, a.seed, advance))
+                runs[side.name] = {"small": small_runs, "big": big_runs}
+                core.fresh(twin)  # free the shallow server's memory for the next side
+        small = {n: max(r.per_second for r in v["small"]) for n, v in runs.items()}
+        big = {n: max(r.per_second for r in v["big"]) for n, v in runs.items()}
+        small_cpu = {n: min(r.redis_cpu_us_per_op for r in v["small"]) for n, v in runs.items()}
+        big_cpu = {n: min(r.redis_cpu_us_per_op for r in v["big"]) for n, v in runs.items()}
         ratio = {name: big[name] / small[name] for name in big}
         self.figures["deep_book"] = {
             "small_book": a.small_book, "resting": a.resting, "small_per_s": small,
             "big_per_s": big, "ratio": ratio, "small_redis_cpu_us_per_op": small_cpu,
             "big_redis_cpu_us_per_op": big_cpu,
+            "runs": {n: {book: [asdict(r) | {"per_second": r.per_second} for r in rs]
+                         for book, rs in v.items()} for n, v in runs.items()},
         }  # fmt: skip
         self.rows.append(Row(
             f"Placement orders/s, {a.resting:,} resting vs {a.small_book:,} (engine)",
