@@ -35,6 +35,7 @@ from engine.orders import (
 from engine.scripts import Scripts, ScriptSession
 
 # Lex bounds: members are "account|…"; '}' sorts right after '|'.
+BATCH_CALL = 100  # orders per lua/place_batch.lua call (bounds how long one call holds Redis)
 _MAX_SCAN = 5000  # index entries one list request may pass over before it returns a cursor
 
 
@@ -109,25 +110,45 @@ class Engine:
     ) -> list[PlaceResult | EngineError]:
         """Place orders one after another, each atomically, in one round trip.
 
-        A pipeline of placement script calls (no MULTI: each placement is atomic on its own,
-        as if posted one by one; on a cluster, one pipeline per node: engine/cluster.py).
-        Each result is what place() returns for that order, or the EngineError it would raise.
+        The orders of each symbol go to lua/place_batch.lua, up to BATCH_CALL of them per
+        call: each is placed exactly as place() would place it, in the order given (the
+        call is atomic as a whole, so each order is atomic on its own). The calls are
+        pipelined, one round trip (on a cluster, one pipeline per node: engine/cluster.py).
+        Orders of different symbols meet different books, so their relative order changes
+        no outcome. Each result is what place() returns for that order, or the EngineError
+        it would raise.
         """
-        calls = [self.placement_args(account_id, req) for req in reqs]
-        replies = self.scripts.call_many("place", calls)
-        results: list[PlaceResult | EngineError] = []
-        for req, res in zip(reqs, replies, strict=True):
-            if isinstance(res, Exception):
-                raise res
-            try:
-                results.append(self._place_result(req, res))
-            except EngineError as err:
-                results.append(err)
-        return results
+        by_symbol: dict[str, list[int]] = {}
+        for i, req in enumerate(reqs):
+            by_symbol.setdefault(req.symbol, []).append(i)
+        head = [str(self.settings.order_max_age), str(self.settings.match_limit)]
+        calls: list[tuple[list[str], list[str]]] = []
+        groups: list[list[int]] = []
+        for symbol, indexes in by_symbol.items():
+            keys = symbol_keys(symbol).place_keys()
+            for start in range(0, len(indexes), BATCH_CALL):
+                group = indexes[start : start + BATCH_CALL]
+                args = list(head)
+                for i in group:
+                    args += self.order_args(account_id, reqs[i])
+                calls.append((keys, args))
+                groups.append(group)
+        replies = self.scripts.call_many("place_batch", calls)
+        results: list[PlaceResult | EngineError | None] = [None] * len(reqs)
+        for group, reply in zip(groups, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            for i, res in zip(group, reply, strict=True):
+                try:
+                    results[i] = self._place_result(reqs[i], res)
+                except EngineError as err:
+                    results[i] = err
+        return results  # type: ignore[return-value]  # every slot is filled above
 
-    def placement_args(self, account_id: str, req: PlaceRequest) -> tuple[list[str], list[str]]:
-        """KEYS and ARGV of lua/place.lua for one order (bench/ calls the script with them too)."""
-        args = [
+    @staticmethod
+    def order_args(account_id: str, req: PlaceRequest) -> list[str]:
+        """The ten ARGV of one order, as lua/place.lua and lua/place_batch.lua take them."""
+        return [
             account_id,
             records.SIDE_CODES[req.side],
             records.TYPE_CODES[req.type],
@@ -138,9 +159,13 @@ class Engine:
             "1" if req.post_only else "0",
             records.STP_CODES[req.self_trade_prevention],
             req.client_order_id or "",
-            str(self.settings.order_max_age),
-            str(self.settings.match_limit),
         ]
+
+    def placement_args(self, account_id: str, req: PlaceRequest) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of lua/place.lua for one order (bench/ calls the script with them too)."""
+        args = self.order_args(account_id, req)
+        args.append(str(self.settings.order_max_age))
+        args.append(str(self.settings.match_limit))
         return symbol_keys(req.symbol).place_keys(), args
 
     def _place_result(self, req: PlaceRequest, res: list) -> PlaceResult:

@@ -69,7 +69,7 @@ def _evalsha(conn, script: Script, keys: Sequence[str], args: Sequence[Any]) -> 
 class Scripts:
     """The project's Lua scripts registered on one Redis client (EVALSHA, NOSCRIPT reload)."""
 
-    NAMES = ("auth", "place", "cancel", "cancel_all", "expire", "book")
+    NAMES = ("auth", "place", "place_batch", "cancel", "cancel_all", "expire", "book")
 
     def __init__(self, redis) -> None:
         self.redis = redis
