@@ -76,7 +76,9 @@ OPERATIONS: tuple[Operation, ...] = (
         m.BatchResults, private=True, body=m.BatchRequest, errors=(429,),
         description="200 with one result per order, in order: `{status, order}` or "
         "`{status, error}`, with the status and body a single POST /orders would have "
-        "answered. Each order takes one rate-limit token; the orders past the account's "
+        "answered. The orders of one symbol are placed in order in one atomic step (so at one "
+        "exchange time: their created_at are equal, their sequences rise in order). "
+        "Each order takes one rate-limit token; the orders past the account's "
         "tokens are answered 429 one by one (and the response has Retry-After). 422 on "
         "`orders` unless it holds 1 to 100 orders; 429 for the whole request only when its "
         "body is not a batch and no token is left.",
