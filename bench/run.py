@@ -133,6 +133,35 @@ class Bench:
             f"{usec['engine'] / usec['baseline']:.1f}×", usec["engine"] <= 20,
         ))  # fmt: skip
 
+        # The same placements in lua/place_batch.lua calls of 100 (POST /orders/batch's way),
+        # against the baseline's one call per order.
+        size, depth = 100, 16
+        advance = self.task(f"engine: calls of {size} orders (place_batch.lua)", len(only) * a.reps)
+        best: Optional[core.RunStats] = None
+        batch_usec = 0.0
+        for _rep in range(a.reps):
+            core.fresh(engine)
+            engine.redis.config_resetstat()
+            stats = core.run_batches(engine, only, size, depth, advance)
+            total = engine.redis.info("commandstats")["cmdstat_evalsha"]["usec"]
+            per_order = float(total) / stats.placements
+            if best is None or stats.per_second > best.per_second:
+                best = stats
+            batch_usec = per_order if not batch_usec else min(batch_usec, per_order)
+        assert best is not None
+        self.figures["batch_script"] = {"size": size, "depth": depth, "stats": asdict(best),
+                                        "per_s": best.per_second,
+                                        "redis_usec_per_order": batch_usec}  # fmt: skip
+        self.rows.append(Row(
+            f"Placement in calls of {size} (place_batch.lua, {depth} calls deep), orders/s", "",
+            _n(best.per_second), "", "",
+        ))  # fmt: skip
+        self.rows.append(Row(
+            f"Redis time per placement in calls of {size}", "",
+            f"{batch_usec:.1f} µs", f"{usec['baseline']:.1f} µs",
+            f"{batch_usec / usec['baseline']:.1f}×",
+        ))  # fmt: skip
+
     def instructions(self) -> None:
         """Instructions Redis executes per placement (callgrind): unmoved by other load."""
         import shutil
