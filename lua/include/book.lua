@@ -51,8 +51,9 @@ local symbolStatus = meta[3]
 local nowF = F(now)
 local nowPad = (#nowF == 16) and nowF or pad(now) -- the same text since 2001
 
+local seqF -- the text of seq once an entry was emitted (emit() formats it for the entry id)
 local function save_meta()
-  redis.call('HSET', metaKey, 'seq', F(seq), 'last_us', nowF)
+  redis.call('HSET', metaKey, 'seq', seqF or F(seq), 'last_us', nowF)
 end
 
 -- One pattern match (not a gmatch loop): records are decoded once per order the script meets.
@@ -88,14 +89,16 @@ local CHUNK = 4000
 -- an entry can still be completed (the accepted order's outcome) before it is written.
 -- emit() takes the entry's fields without its clock ('ts' is added here).
 local entries, nEntries = {}, 0
+-- Returns the entry's sequence, its fields and the sequence's text.
 local function emit(fields)
   seq = seq + 1
+  seqF = F(seq)
   local n = #fields
   fields[n + 1] = 'ts'
   fields[n + 2] = nowF
   nEntries = nEntries + 1
-  entries[nEntries] = {F(seq) .. '-0', fields}
-  return seq, fields
+  entries[nEntries] = {seqF .. '-0', fields}
+  return seq, fields, seqF
 end
 
 local function send(cmd, key, args)

@@ -128,7 +128,7 @@ local function place_one(acct, side, otype, tif, priceArg, qtyText, expiresArg, 
           filled = filled + q
           rfilled = rfilled + q
           local sq, rfilledF = F(q), F(rfilled)
-          local tseq = emit({'t', 'trade', 'p', price, 'q', sq, 'm', m, 'ma', racct,
+          local tseq, _, tseqF = emit({'t', 'trade', 'p', price, 'q', sq, 'm', m, 'ma', racct,
             'mf', rfilledF, 'k', member, 'ka', acct, 'kf', F(filled), 'side', side})
           local tpad = pad(tseq)
           local n = #tradeArgs
@@ -161,7 +161,7 @@ local function place_one(acct, side, otype, tif, priceArg, qtyText, expiresArg, 
             level_change(makerSide, price, -q, 0)
           end
           redis.call('HSET', ordersKey, m, pre .. '|' .. rfilledF .. '|' .. rstatus .. '||' .. created .. '|' .. nowF .. '|' .. rtail)
-          out[nOut + 1], out[nOut + 2], out[nOut + 3] = F(tseq), price, sq
+          out[nOut + 1], out[nOut + 2], out[nOut + 3] = tseqF, price, sq
           nOut = nOut + 3
         end
       end
