@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -120,3 +120,13 @@ def test_format_then_parse_round_trips(us):
 def test_now_us_is_the_wall_clock():
     reference = int(datetime.now(UTC).timestamp() * 1_000_000)
     assert abs(now_us() - reference) < 5_000_000
+
+
+@given(st.lists(st.integers(min_value=-(10**15), max_value=MAX_US), min_size=1, max_size=5))
+def test_format_time_is_the_datetime_text_in_any_order_of_calls(times):
+    # format_time keeps the text of the last second it formatted: any sequence of calls
+    # (same second, other seconds, before the epoch) gives what datetime gives.
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for us in times + times[::-1]:
+        expected = (epoch + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert format_time(us) == expected

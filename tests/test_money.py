@@ -182,3 +182,27 @@ def test_average_price_matches_exact_rational_arithmetic(fills, tick):
             Decimal(1).scaleb(-decimals), rounding="ROUND_HALF_EVEN"
         )
     assert average_price(notional, quantity, tick) == format(expected, "f")
+
+
+@given(
+    units=st.integers(min_value=-(10**15), max_value=10**15),
+    text=st.sampled_from(["0.01", "0.0001", "1", "0.05", "0.010", "25", "0.00000001", "100"]),
+)
+def test_a_step_given_as_its_text_works_as_its_decimal(units, text):
+    # Symbols keep their steps as text; money takes the text as the Decimal it spells.
+    step = Decimal(text)
+    assert format_amount(units, text) == format_amount(units, step)
+    if units > 0:
+        assert average_price(units * 7, 3, text) == average_price(units * 7, 3, step)
+        amount = format_amount(units, step)
+        assert _outcome(parse_amount, amount, text) == _outcome(parse_amount, amount, step)
+        assert _outcome(parse_amount, amount + "1", text) == _outcome(
+            parse_amount, amount + "1", step
+        )
+
+
+def _outcome(function, *args):
+    try:
+        return function(*args, "price")
+    except ValidationFailed as exc:
+        return exc.message, exc.field
