@@ -7,12 +7,7 @@ gets a standalone Redis (engine/queues.py).
 
 from __future__ import annotations
 
-import select
-
 import redis
-from gevent.monkey import get_original
-from redis._parsers import _HiredisParser
-from redis.utils import HIREDIS_AVAILABLE
 
 from engine.cluster import ClusterClient, is_cluster_url, make_cluster_client
 from engine.config import Settings
@@ -24,32 +19,6 @@ POOL_SIZE = 64  # connections per client and process
 # A Redis that is down refuses or times out on the connections themselves, which come back
 # to the pool at once: that stays a fast 503.
 POOL_WAIT = 10.0
-
-
-# poll(2) itself, also in a gevent worker, where select.poll is gevent's emulation.
-_poll = get_original("select", "poll")
-
-
-class ReadinessParser(_HiredisParser):
-    """redis-py's hiredis parser, its zero-timeout readiness check one poll(2) call.
-
-    A pool checks each connection it hands out for unread data or a server-side close
-    (``can_read()``). Under gevent's monkey patching ``select.poll`` is an emulation that
-    registers watchers with the hub and runs a loop iteration: about a tenth of a web
-    worker's CPU per placement. A zero-timeout poll(2) never blocks, so the real one is safe
-    there. Only "nothing to read" is answered here; a readable socket (data, or a close) and
-    every other case go to redis-py's own check.
-    """
-
-    def can_read(self, timeout: float = 0) -> bool:
-        sock, reader = self._sock, self._reader
-        if timeout == 0 and sock is not None and reader is not None and not reader.has_data():
-            if not (hasattr(sock, "pending") and sock.pending()):  # TLS bytes held above it
-                poller = _poll()
-                poller.register(sock, select.POLLIN)
-                if not poller.poll(0):
-                    return False
-        return super().can_read(timeout)
 
 
 def make_redis(
@@ -74,8 +43,6 @@ def make_redis(
         pool = {"connection_pool_class": redis.BlockingConnectionPool,
                 "max_connections": POOL_SIZE, "timeout": POOL_WAIT}  # fmt: skip
         return make_cluster_client(url, **(pool | options))
-    if HIREDIS_AVAILABLE and "parser_class" not in options:
-        options["parser_class"] = ReadinessParser
     # The web's gevent worker runs far more requests at once than a pool has connections (200
     # open streams starting together): wait a moment for a free one rather than fail at once.
     pool = redis.BlockingConnectionPool.from_url(
