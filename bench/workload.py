@@ -73,14 +73,16 @@ class Workload:
 
 
 def far_orders(n: int, seed: int, symbols: tuple[str, ...], accounts: int) -> Iterator[Op]:
-    """n resting limit orders far from the mid (half bids below, half asks above).
+    """n resting limit orders far from the mid: bids below and asks above on every symbol.
 
-    They spread over 10,000 price levels per side, about n / 20,000 orders per level.
+    Each symbol gets n / len(symbols) of them, half bids and half asks (the side alternates
+    with each round of symbols, so that with two symbols neither book is one-sided), spread
+    over 10,000 price levels per side.
     """
     rng = random.Random(seed)
     for i in range(n):
         symbol = symbols[i % len(symbols)]
-        if i % 2:
+        if (i // len(symbols)) % 2:
             yield Op(
                 symbol,
                 rng.randrange(accounts),
