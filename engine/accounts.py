@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from engine import keys
 from engine.codes import Code
@@ -115,6 +116,12 @@ def revoke(redis, name: str) -> dict:
     return {"account": name, "revoked": True}
 
 
+@lru_cache(maxsize=4096)
+def _auth_keys(aid: str) -> tuple[str, ...]:
+    """KEYS of lua/auth.lua for an account id (names only: built once, not per request)."""
+    return tuple(keys.AccountKeys(aid).auth_keys())
+
+
 def authenticate(
     redis,
     scripts,
@@ -146,7 +153,7 @@ def authenticate(
         cost = 1 if symbol else 0
     reply = scripts.call(
         "auth",
-        keys.AccountKeys(aid).auth_keys(),
+        _auth_keys(aid),
         [
             key_hash(api_key),
             int(rate_limit),
