@@ -9,6 +9,8 @@ the account's per-symbol high-water mark, so a batch handled twice adds nothing 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Optional
 
 from engine import keys
@@ -22,6 +24,7 @@ START = "0-0"
 # Longest wait of GET /events (seconds), and the socket timeout of the client that blocks.
 MAX_WAIT = 30
 BLOCKING_SOCKET_TIMEOUT = MAX_WAIT + 5.0
+WAIT_SLICE = 1.0  # seconds of one blocking read: how soon a long poll notices a shutdown
 
 
 def check_cursor(cursor: Optional[str]) -> str:
@@ -66,13 +69,31 @@ class Feed:
         return [(int(a), int(q)) for a, q in replies]
 
     def read(
-        self, account_id: str, after: str, limit: int, wait: float = 0, blocking_redis=None
+        self,
+        account_id: str,
+        after: str,
+        limit: int,
+        wait: float = 0,
+        blocking_redis=None,
+        stopping: Optional[Callable[[], bool]] = None,
     ) -> list[tuple[str, bytes]]:
         """Up to ``limit`` (cursor, event JSON) after ``after``; waits up to ``wait`` seconds
-        for the first one (on ``blocking_redis``, whose socket timeout outlasts the wait)."""
+        for the first one (on ``blocking_redis``, whose socket timeout outlasts the wait).
+
+        The wait is spent in slices of at most WAIT_SLICE seconds; when ``stopping()`` says
+        the process is shutting down, it ends after the current slice with what there is
+        (nothing: the client polls again, on another process)."""
         feed = account_keys(account_id).feed
+        reply = None
         if wait > 0 and blocking_redis is not None:
-            reply = blocking_redis.xread({feed: after}, count=limit, block=int(wait * 1000))
+            deadline = time.monotonic() + wait
+            left = wait
+            while True:
+                block_ms = max(1, int(min(left, WAIT_SLICE) * 1000))
+                reply = blocking_redis.xread({feed: after}, count=limit, block=block_ms)
+                left = deadline - time.monotonic()
+                if reply or left <= 0.001 or (stopping is not None and stopping()):
+                    break
         else:
             reply = self.redis.xread({feed: after}, count=limit)
         if not reply:

@@ -304,6 +304,11 @@ def _drain(q: queue.Queue) -> None:
         pass
 
 
+def stopping() -> bool:
+    """Whether this process was asked to stop (after install_shutdown_hook)."""
+    return _STOPPING.is_set()
+
+
 def install_shutdown_hook() -> None:
     """End open streams when the process is asked to stop (SIGTERM), so the server's graceful
     shutdown does not wait for them; browsers reconnect on their own, with Last-Event-ID.

@@ -143,3 +143,26 @@ def test_sigterm_ends_open_streams_instead_of_waiting_for_them(web):
     finally:
         for s in socks:
             s.close()
+
+
+def test_a_long_poll_does_not_hold_up_a_shutdown(web, make_account):
+    """SIGTERM while GET /events waits 25 s: the poll answers (nothing yet), the web exits."""
+    alice = make_account("alice")
+    port = int(web.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        f"GET /api/v1/events?wait=25 HTTP/1.1\r\nHost: x\r\nX-API-Key: {alice}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    time.sleep(1.0)  # the request is parked in its blocking read
+    started = time.monotonic()
+    code = web.stop(timeout=20)
+    took = time.monotonic() - started
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    assert code == 0
+    assert took < 5, f"the web took {took:.1f} s to stop"  # 25 s, before the poll ended early
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert answer.endswith(b"\r\n\r\n" + b'{"events":[],"next_cursor":null}'), answer[-200:]

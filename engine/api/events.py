@@ -24,6 +24,7 @@ from engine.context import EngineContext, current_context
 from engine.errors import ValidationFailed
 from engine.event_models import EventsQuery, WebhookRequest
 from engine.feed import BLOCKING_SOCKET_TIMEOUT, Feed, check_cursor
+from engine.market_stream import install_shutdown_hook, stopping
 from engine.models import NoQuery, validate
 
 from .inputs import caller, query, read_body
@@ -68,7 +69,8 @@ def list_events() -> Any:
     slots = _slots()
     if q.wait > 0 and slots.acquire(blocking=False):
         try:
-            found = feed.read(account.id, after, q.limit, q.wait, _blocking_redis(ctx))
+            install_shutdown_hook()  # a SIGTERM ends the wait within WAIT_SLICE
+            found = feed.read(account.id, after, q.limit, q.wait, _blocking_redis(ctx), stopping)
         finally:
             slots.release()
     else:
