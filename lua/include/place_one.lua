@@ -88,7 +88,6 @@ local function place_one(acct, side, otype, tif, priceArg, qtyText, expiresArg, 
     if fillable < qty then killReason = 'fill_or_kill' end
   end
 
-
   if not killReason then
     local met, batchSize = 0, 8
     local remaining = qty
