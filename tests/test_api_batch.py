@@ -87,6 +87,34 @@ def test_orders_are_placed_in_their_order(client, alice, bob):
     assert sequences == sorted(sequences)
 
 
+def test_orders_of_several_symbols_come_back_in_the_requests_order(client, alice, make_symbol):
+    # The engine places each symbol's orders in one call; the answers still follow the request,
+    # each order rendered with its own symbol's steps.
+    make_symbol("ETH-USD", "0.05", "0.001")
+    items = [
+        order(price="100.00"),
+        order(symbol="ETH-USD", side="sell", price="50.05", quantity="2"),
+        order(price="100.001"),  # off tick: answered in its place, nothing placed
+        order(symbol="ETH-USD", price="49.00", quantity="0.5"),
+        order(price="101.00", quantity="3"),
+        order(symbol="ETH-USD", side="sell", price="51.00", quantity="0.25"),
+    ]
+    results = batch(client, alice, items).get_json()["results"]
+    assert [x["status"] for x in results] == [201, 201, 422, 201, 201, 201]
+    placed = [(x["order"]["symbol"], x["order"]["price"], x["order"]["quantity"])
+              for x in results if "order" in x]  # fmt: skip
+    assert placed == [
+        ("BTC-USD", "100.00", "1.0000"),
+        ("ETH-USD", "50.05", "2.000"),
+        ("ETH-USD", "49.00", "0.500"),
+        ("BTC-USD", "101.00", "3.0000"),
+        ("ETH-USD", "51.00", "0.250"),
+    ]
+    assert results[2]["error"]["field"] == "price"
+    eth = [x["order"]["sequence"] for x in results if x.get("order", {}).get("symbol") == "ETH-USD"]
+    assert eth == sorted(eth)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
