@@ -118,6 +118,8 @@ class Engine:
         no outcome. Each result is what place() returns for that order, or the EngineError
         it would raise.
         """
+        if not reqs:
+            return []  # nothing to send (a batch whose orders were all refused before Redis)
         by_symbol: dict[str, list[int]] = {}
         for i, req in enumerate(reqs):
             by_symbol.setdefault(req.symbol, []).append(i)

@@ -113,3 +113,12 @@ def test_a_batch_call_places_each_order_as_its_own_call_would(r, settings, make_
     assert {0, 1, -2, -3} <= codes, "the stream misses a case"  # placed, replay, conflict, expired
     assert any(len(reply) > 3 for reply in one_replies), "no order traded"
     assert _state(r, MANY) == _state(r, ONE)
+
+
+def test_no_orders_send_nothing(settings):
+    """A batch whose orders were all refused before Redis: place_many asks Redis nothing."""
+    from engine.connection import make_redis
+    from tests.redis_server import free_port
+
+    down = make_redis(settings, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    assert Engine(down, settings).place_many("1", []) == []
