@@ -256,22 +256,11 @@ def run_batches(
     Each call takes the next orders of one symbol in the operations' order, so each symbol's
     orders are placed in the same order as run_ops places them.
     """
-    by_symbol: dict[str, list[Op]] = {}
-    for op in ops:
-        if not op.cancel:
-            by_symbol.setdefault(op.symbol, []).append(op)
-    head = [str(side.settings.order_max_age), str(side.settings.match_limit)]
+    orders = [(side.account_ids[op.account], side.request(op)) for op in ops if not op.cancel]
+    built, groups = side.engine.batch_calls(orders, size)
     sha = side.scripts.place_batch.sha
-    calls: list[tuple] = []
-    counts: list[int] = []
-    for symbol, mine in by_symbol.items():
-        keys = symbol_keys(symbol).place_keys()
-        for start in range(0, len(mine), size):
-            args = list(head)
-            for op in mine[start : start + size]:
-                args += side.engine.order_args(side.account_ids[op.account], side.request(op))
-            calls.append(("EVALSHA", sha, len(keys), *keys, *args))
-            counts.append(len(mine[start : start + size]))
+    calls = [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in built]
+    counts = [len(group) for group in groups]
     stats = RunStats()
     redis = side.redis
     cpu_before = redis_cpu_seconds(redis)

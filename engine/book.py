@@ -120,21 +120,7 @@ class Engine:
         """
         if not reqs:
             return []  # nothing to send (a batch whose orders were all refused before Redis)
-        by_symbol: dict[str, list[int]] = {}
-        for i, req in enumerate(reqs):
-            by_symbol.setdefault(req.symbol, []).append(i)
-        head = [str(self.settings.order_max_age), str(self.settings.match_limit)]
-        calls: list[tuple[list[str], list[str]]] = []
-        groups: list[list[int]] = []
-        for symbol, indexes in by_symbol.items():
-            keys = symbol_keys(symbol).place_keys()
-            for start in range(0, len(indexes), BATCH_CALL):
-                group = indexes[start : start + BATCH_CALL]
-                args = list(head)
-                for i in group:
-                    args += self.order_args(account_id, reqs[i])
-                calls.append((keys, args))
-                groups.append(group)
+        calls, groups = self.batch_calls([(account_id, req) for req in reqs])
         replies = self.scripts.call_many("place_batch", calls)
         results: list[PlaceResult | EngineError | None] = [None] * len(reqs)
         for group, reply in zip(groups, replies, strict=True):
@@ -146,6 +132,29 @@ class Engine:
                 except EngineError as err:
                     results[i] = err
         return results  # type: ignore[return-value]  # every slot is filled above
+
+    def batch_calls(
+        self, orders: list[tuple[str, PlaceRequest]], size: int = BATCH_CALL
+    ) -> tuple[list[tuple[list[str], list[str]]], list[list[int]]]:
+        """The (KEYS, ARGV) of the lua/place_batch.lua calls for these (account id, order)
+        pairs: each symbol's orders in their order, up to `size` per call; and the indexes
+        into `orders` of the orders each call holds."""
+        by_symbol: dict[str, list[int]] = {}
+        for i, (_account, req) in enumerate(orders):
+            by_symbol.setdefault(req.symbol, []).append(i)
+        head = [str(self.settings.order_max_age), str(self.settings.match_limit)]
+        calls: list[tuple[list[str], list[str]]] = []
+        groups: list[list[int]] = []
+        for symbol, indexes in by_symbol.items():
+            keys = symbol_keys(symbol).place_keys()
+            for start in range(0, len(indexes), size):
+                group = indexes[start : start + size]
+                args = list(head)
+                for i in group:
+                    args += self.order_args(*orders[i])
+                calls.append((keys, args))
+                groups.append(group)
+        return calls, groups
 
     @staticmethod
     def order_args(account_id: str, req: PlaceRequest) -> list[str]:

@@ -98,11 +98,7 @@ def test_a_batch_call_places_each_order_as_its_own_call_would(r, settings, make_
     i = 0
     while i < len(manys):
         chunk = manys[i : i + rng.randint(1, 40)]
-        args: list[str] = []
-        for account, req in chunk:
-            keys, one_args = engine.placement_args(account, req)
-            args += one_args[:10]
-        args[0:0] = [str(settings.order_max_age), str(settings.match_limit)]
+        ((keys, args),), _groups = engine.batch_calls(chunk, len(chunk))  # one call: one symbol
         replies = batch(keys=keys, args=args)
         assert len(replies) == len(chunk)
         many_replies += replies
