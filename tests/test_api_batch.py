@@ -5,23 +5,12 @@ from __future__ import annotations
 import pytest
 
 from engine import models
+from tests import http_accounts
 
 API = "/api/v1"
 
 
-@pytest.fixture
-def btc(make_symbol):
-    return make_symbol("BTC-USD", "0.01", "0.0001")
-
-
-@pytest.fixture
-def alice(btc, make_account) -> str:
-    return make_account("alice")
-
-
-@pytest.fixture
-def bob(btc, make_account) -> str:
-    return make_account("bob")
+btc, alice, bob = http_accounts.btc, http_accounts.alice, http_accounts.bob  # API keys
 
 
 def order(**fields):

@@ -9,28 +9,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from engine import models
 from engine.symbols import SymbolRegistry
+from tests import http_accounts
 
 API = "/api/v1"
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
-@pytest.fixture
-def btc(make_symbol):
-    return make_symbol("BTC-USD", "0.01", "0.0001")
-
-
-@pytest.fixture
-def alice(btc, make_account) -> str:
-    return make_account("alice")
-
-
-@pytest.fixture
-def bob(btc, make_account) -> str:
-    return make_account("bob")
+btc, alice, bob = http_accounts.btc, http_accounts.alice, http_accounts.bob  # API keys
 
 
 def place(client, key, expect=201, **fields):
