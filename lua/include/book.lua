@@ -151,13 +151,18 @@ local function unrest(o, member)
   if o.tif == 'GTD' then redis.call('ZREM', gtdKey, member) end
 end
 
+-- Queue a final order for the final index (member im) and the retention list.
+local function to_final(im, member)
+  local n = #finalArgs
+  finalArgs[n + 1], finalArgs[n + 2] = '0', im
+  doneArgs[#doneArgs + 1] = member
+end
+
 -- An order became final: move it from the open to the final index, queue it for retention.
 local function finalize(o, member, wasOpen)
   local im = index_member(o, member)
   if wasOpen then redis.call('ZREM', openKey, im) end
-  local n = #finalArgs
-  finalArgs[n + 1], finalArgs[n + 2] = '0', im
-  doneArgs[#doneArgs + 1] = member
+  to_final(im, member)
 end
 
 -- Kill an order. resting: it is in the book now (not a taker still being placed).

@@ -152,9 +152,7 @@ local function place_one(acct, side, otype, tif, priceArg, qtyText, expiresArg, 
             if rtif == 'GTD' then redis.call('ZREM', gtdKey, m) end
             local im = racct .. '|' .. pad(created) .. '|' .. m
             redis.call('ZREM', openKey, im)
-            n = #finalArgs
-            finalArgs[n + 1], finalArgs[n + 2] = '0', im
-            doneArgs[#doneArgs + 1] = m
+            to_final(im, m)
           else
             rstatus = 'p'
             level_change(makerSide, price, -q, 0)
@@ -182,17 +180,13 @@ local function place_one(acct, side, otype, tif, priceArg, qtyText, expiresArg, 
     status = 'f'
     record = head .. '|' .. F(filled) .. '|f||' .. nowF .. '|' .. nowF .. '|' .. tail
     redis.call('HSET', ordersKey, member, record)
-    local n = #finalArgs
-    finalArgs[n + 1], finalArgs[n + 2] = '0', im
-    doneArgs[#doneArgs + 1] = member
+    to_final(im, member)
   elseif killReason then
     status = 'k'
     record = head .. '|' .. F(filled) .. '|k|' .. killReason .. '|' .. nowF .. '|' .. nowF .. '|' .. tail
     redis.call('HSET', ordersKey, member, record)
     emit({'t', 'kill', 'o', member, 'a', acct, 'why', killReason, 'f', F(filled)})
-    local n = #finalArgs
-    finalArgs[n + 1], finalArgs[n + 2] = '0', im
-    doneArgs[#doneArgs + 1] = member
+    to_final(im, member)
   else
     -- Rest in the book.
     local left = qty - filled
